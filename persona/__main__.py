@@ -1,0 +1,3 @@
+from persona.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""Prompt assembly within the model's context window.
+
+What goes in, in priority order: the system prompt, the newest turn (the user's
+message and any tool messages after it), the example dialogues, older history.
+When it does not fit, examples drop first (SillyTavern's "gradually push out"),
+then the oldest history turns, and as a last resort the system prompt and the
+newest message are shortened. The result never exceeds ``limit`` tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from persona.conversation import Message
+
+Counter = Callable[[list[dict[str, str]]], int]
+
+
+@dataclass
+class ContextReport:
+    prompt_tokens: int = 0
+    limit: int = 0
+    examples_used: int = 0
+    examples_dropped: int = 0
+    history_dropped: int = 0  # messages
+    truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def to_model_message(msg: Message) -> dict[str, str]:
+    """What the model sees of a message. Tool traffic is shown in the Hermes
+    ``<tool_call>`` / ``<tool_response>`` tags small chat models know best."""
+    if msg.role == "function_call":
+        call = msg.tool_call or {}
+        body = json.dumps({"name": call.get("name"), "arguments": call.get("arguments", {})}, ensure_ascii=False) \
+            if msg.tool_call else msg.content
+        return {"role": "assistant", "content": f"<tool_call>{body}</tool_call>"}
+    if msg.role == "observation":
+        return {"role": "user", "content": f"<tool_response>{msg.content}</tool_response>"}
+    return {"role": msg.role, "content": msg.content}
+
+
+def _groups(history: list[dict[str, str]]) -> list[list[dict[str, str]]]:
+    """Split history into turns, each starting at a user message."""
+    groups: list[list[dict[str, str]]] = []
+    for msg in history:
+        if msg["role"] == "user" or not groups:
+            groups.append([msg])
+        else:
+            groups[-1].append(msg)
+    return groups
+
+
+def assemble(system: dict[str, str] | None, examples: list[list[dict[str, str]]],
+             history: list[dict[str, str]], count: Counter, limit: int) -> tuple[list[dict[str, str]], ContextReport]:
+    """Choose what fits in ``limit`` tokens; see the module docstring for the order."""
+    report = ContextReport(limit=limit)
+    head = [dict(system)] if system else []
+    turns = _groups(history)
+    newest = [dict(m) for m in turns.pop()] if turns else []
+    kept_examples = list(examples)
+
+    def build() -> list[dict[str, str]]:
+        return head + [m for ex in kept_examples for m in ex] + [m for t in turns for m in t] + newest
+
+    total = count(build())
+    if total > limit:
+        # Costs of single pieces over-estimate (template overhead counted each
+        # time), so dropping by them errs on the safe side; the exact total is
+        # re-checked after.
+        cache: dict[tuple[str, str], int] = {}
+
+        def cost(msgs: list[dict[str, str]]) -> int:
+            total = 0
+            for m in msgs:
+                key = (m["role"], m["content"])
+                if key not in cache:
+                    cache[key] = count([m])
+                total += cache[key]
+            return total
+
+        estimate = cost(build())
+        while estimate > limit and (kept_examples or turns):
+            if kept_examples:
+                estimate -= cost(kept_examples.pop())
+                report.examples_dropped += 1
+            else:
+                dropped = turns.pop(0)
+                estimate -= cost(dropped)
+                report.history_dropped += len(dropped)
+        total = count(build())
+        while total > limit and (kept_examples or turns):
+            if kept_examples:
+                kept_examples.pop()
+                report.examples_dropped += 1
+            else:
+                report.history_dropped += len(turns.pop(0))
+            total = count(build())
+        # Last resort: shorten the longest of the system prompt and the newest messages.
+        while total > limit:
+            candidates = head + newest
+            longest = max(candidates, key=lambda m: len(m["content"]), default=None)
+            if longest is None or len(longest["content"]) < 8:
+                raise ValueError(f"the chat template alone needs {total} tokens, over the {limit}-token limit")
+            keep = max(1, int(len(longest["content"]) * min(0.9, limit / total)))
+            if any(longest is m for m in head):
+                longest["content"] = longest["content"][:keep]
+            else:
+                longest["content"] = longest["content"][-keep:]
+            report.truncated = True
+            total = count(build())
+    if report.truncated:
+        report.notes.append("the system prompt or message was shortened to fit the context window")
+    report.examples_used = len(kept_examples)
+    report.prompt_tokens = total
+    return build(), report

@@ -1,0 +1,218 @@
+"""The turn pipeline: moderation, analysis, context, generation, storage.
+
+See docs/architecture.md for the order of hook calls. The engine knows nothing
+of terminals; the CLI, REPL and TUI all drive it the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from persona.context import ContextReport, assemble, to_model_message
+from persona.conversation import Conversation, Message
+from persona.errors import InputError
+from persona.models import GenerationParams, Stats, load_backend
+from persona.models.base import Backend
+from persona.packs import Persona
+from persona.store import Store, new_session_id
+from persona.verdict import Verdict
+
+log = logging.getLogger("persona")
+MAX_MESSAGE_CHARS = 16_000
+BLOCKED_REPLY = "(This message was blocked by a safety rail.)"
+
+
+@dataclass
+class Chat:
+    """One conversation with one persona; what a front end holds on to."""
+
+    persona: Persona
+    conversation: Conversation
+    session_id: str
+    stored: int = 0  # messages already in the store
+
+    @property
+    def pending(self) -> list[Message]:
+        return self.conversation.messages[self.stored:]
+
+
+@dataclass
+class TurnResult:
+    reply: str
+    messages: list[Message]  # this turn's new messages
+    timings: dict[str, Any] = field(default_factory=dict)
+    context: ContextReport | None = None
+    stopped: str = ""
+
+
+class Engine:
+    def __init__(self, pm: pluggy.PluginManager | None = None, store: Store | None = None,
+                 backend_loader: Callable[..., Backend] = load_backend,
+                 progress: Callable[[str], None] | None = None, user_name: str = "User") -> None:
+        if pm is None:
+            from persona.plugins import make_manager
+
+            pm = make_manager()
+        self.pm = pm
+        self._store = store
+        self.backend_loader = backend_loader
+        self.progress = progress
+        self.user_name = user_name
+        self.load_seconds = 0.0  # model loading (from_pretrained) seen by this engine
+        self._loaded: set[int] = set()
+        pm.hook.startup.call_historic(kwargs={"engine": self})
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store()
+        return self._store
+
+    # -- sessions -------------------------------------------------------------------
+
+    def new_chat(self, persona: Persona, greeting: int = 0) -> Chat:
+        conv = Conversation()
+        conv.add("system", persona.system_prompt(self.user_name))
+        if persona.greetings:
+            text = persona.render(persona.greetings[greeting % len(persona.greetings)], self.user_name)
+            conv.add("assistant", text, metadata={"greeting": True})
+        return Chat(persona, conv, new_session_id())
+
+    def resume(self, session_id: str, persona: Persona) -> Chat:
+        info, conv = self.store.load(session_id)
+        if info.persona != persona.id:
+            raise InputError(f"session {session_id} belongs to persona {info.persona!r}, not {persona.id!r}",
+                             f"continue it with `persona ask {info.persona} --session {session_id} ...`")
+        return Chat(persona, conv, session_id, stored=len(conv.messages))
+
+    # -- the turn --------------------------------------------------------------------
+
+    def backend_for(self, persona: Persona) -> Backend:
+        backend = self.backend_loader(persona.base, self.progress)
+        if id(backend) not in self._loaded:
+            self._loaded.add(id(backend))
+            self.load_seconds += backend.load_seconds
+        backend.use_adapter(persona.id if persona.adapter else None,
+                            str(persona.adapter) if persona.adapter else None)
+        return backend
+
+    def turn(self, chat: Chat, text: str, on_token: Callable[[str], None] | None = None,
+             cancel: threading.Event | None = None, **overrides: Any) -> TurnResult:
+        """Run one user turn through the pipeline and commit it to the store."""
+        check_message(text)
+        before = len(chat.conversation.messages)
+        try:
+            return self._turn(chat, text, on_token, cancel or threading.Event(), overrides)
+        except BaseException:
+            # Nothing of a failed turn is kept: the store and the chat stay as they were.
+            del chat.conversation.messages[max(before, chat.stored):]
+            raise
+
+    def _turn(self, chat: Chat, text: str, on_token: Callable[[str], None] | None,
+              cancel: threading.Event, overrides: dict[str, Any]) -> TurnResult:
+        persona, conv = chat.persona, chat.conversation
+        t_start = time.perf_counter()
+        user = Message("user", text)
+        verdict = self._moderate("moderate_input", text, persona, conv)
+        if verdict and verdict.action in ("rewrite", "redact") and verdict.text is not None:
+            user.content = verdict.text
+        if verdict and verdict.action != "allow":
+            user.metadata["safety"] = verdict.record("input")
+        self._annotate(user, persona, conv)
+        conv.messages.append(user)
+
+        if verdict and verdict.action == "block":
+            user.metadata["context"] = False  # never shown to the model again
+            reply = Message("assistant", verdict.reply or BLOCKED_REPLY,
+                            metadata={"safety": verdict.record("input"), "generated": False})
+            conv.messages.append(reply)
+            return self._finish(chat, reply, {"total_s": time.perf_counter() - t_start}, None, "blocked")
+
+        backend = self.backend_for(persona)
+        params = GenerationParams.from_sampling(persona.sampling, **overrides)
+        messages, report = self._context(chat, backend, params)
+        stats = Stats()
+        parts: list[str] = []
+        for chunk in backend.stream(messages, params, cancel, stats):
+            parts.append(chunk)
+            if on_token:
+                on_token(chunk)
+        text_out = "".join(parts).strip()
+        reply = Message("assistant", text_out)
+        out_verdict = self._moderate("moderate_output", text_out, persona, conv)
+        if out_verdict and out_verdict.action != "allow":
+            reply.metadata["safety"] = out_verdict.record("output")
+            if out_verdict.action == "block":
+                reply.content = out_verdict.reply or BLOCKED_REPLY
+            elif out_verdict.text is not None:
+                reply.content = out_verdict.text
+        if stats.stopped == "cancelled":
+            reply.metadata["stopped"] = True
+        reply.metadata["model"] = {"base": backend.model_id, "adapter": persona.id if persona.adapter else None}
+        self._annotate(reply, persona, conv)
+        conv.messages.append(reply)
+        timings = {
+            "model_load_s": round(self.load_seconds, 3),
+            "first_token_s": round(stats.first_token_s, 3) if stats.first_token_s is not None else None,
+            "tokens_per_s": round(stats.tokens_per_s, 2) if stats.tokens_per_s else None,
+            "prompt_tokens": stats.prompt_tokens,
+            "new_tokens": stats.new_tokens,
+            "total_s": round(time.perf_counter() - t_start, 3),
+        }
+        return self._finish(chat, reply, timings, report, stats.stopped)
+
+    def _finish(self, chat: Chat, reply: Message, timings: dict, report: ContextReport | None,
+                stopped: str) -> TurnResult:
+        self._call("response_complete", message=reply, persona=chat.persona, conversation=chat.conversation)
+        new = chat.pending
+        first_user = next((m.content for m in chat.conversation.messages if m.role == "user"), "")
+        self.store.commit_turn(chat.session_id, chat.persona.id, chat.persona.base, new,
+                               start_seq=chat.stored, title=first_user[:80])
+        chat.stored = len(chat.conversation.messages)
+        return TurnResult(reply.content, new, timings, report, stopped)
+
+    def _context(self, chat: Chat, backend: Backend, params: GenerationParams):
+        persona, conv = chat.persona, chat.conversation
+        outgoing = [to_model_message(m) for m in conv.messages if m.metadata.get("context", True)]
+        self._call("prepare_messages", messages=outgoing, persona=persona, conversation=conv)
+        system = outgoing.pop(0) if outgoing and outgoing[0]["role"] == "system" else None
+        examples = [[to_model_message(Message(m.role, persona.render(m.content, self.user_name)))
+                     for m in ex.messages if m.role != "system"] for ex in persona.examples]
+        limit = backend.context_window - params.max_new_tokens
+        return assemble(system, examples, outgoing, backend.count_tokens, limit)
+
+    # -- hooks -----------------------------------------------------------------------
+
+    def _moderate(self, hook: str, text: str, persona: Persona, conv: Conversation) -> Verdict | None:
+        try:
+            return getattr(self.pm.hook, hook)(text=text, persona=persona, conversation=conv)
+        except Exception as exc:  # fail closed: a broken safety rail blocks the turn
+            log.warning("%s failed (%s: %s); blocking the turn", hook, type(exc).__name__, exc)
+            return Verdict("block", category="moderation_error", reason=f"{type(exc).__name__}: {exc}")
+
+    def _annotate(self, message: Message, persona: Persona, conv: Conversation) -> None:
+        for result in self._call("analyze_message", message=message, persona=persona, conversation=conv) or []:
+            if isinstance(result, dict):
+                message.metadata.update(result)
+
+    def _call(self, hook: str, **kwargs: Any):
+        try:
+            return getattr(self.pm.hook, hook)(**kwargs)
+        except Exception as exc:  # outside moderation, a broken plugin is reported and skipped
+            log.warning("hook %s failed: %s: %s", hook, type(exc).__name__, exc)
+            return None
+
+
+def check_message(text: str) -> None:
+    if not text or not text.strip():
+        raise InputError("the message is empty", "type something for the character to answer")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise InputError(f"the message is {len(text)} characters, over the {MAX_MESSAGE_CHARS} limit",
+                         "split it into shorter messages")

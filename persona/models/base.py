@@ -1,0 +1,95 @@
+"""What every backend provides, and the sampling settings it receives."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class GenerationParams:
+    temperature: float = 0.8
+    top_p: float = 0.9
+    top_k: int = 0
+    repetition_penalty: float = 1.1
+    max_new_tokens: int = 200
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+
+    @classmethod
+    def from_sampling(cls, sampling: dict[str, Any], **overrides: Any) -> GenerationParams:
+        known = {k: v for k, v in {**sampling, **overrides}.items()
+                 if k in cls.__dataclass_fields__ and v is not None}
+        return cls(**known)
+
+
+@dataclass
+class Stats:
+    """Filled in by a backend while it streams."""
+
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    first_token_s: float | None = None
+    decode_s: float = 0.0
+    stopped: str = ""  # "eos", "length", "stop", "cancelled"
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return self.new_tokens / self.decode_s if self.decode_s > 0 and self.new_tokens else None
+
+
+class Backend(Protocol):
+    name: str
+    model_id: str
+    context_window: int
+    load_seconds: float
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        """Tokens of the prompt these chat messages render to, with the generation prompt."""
+
+    def stream(self, messages: list[dict[str, str]], params: GenerationParams,
+               cancel: threading.Event, stats: Stats) -> Iterator[str]:
+        """Yield text chunks of the reply until done or ``cancel`` is set."""
+
+    def use_adapter(self, name: str | None, path: str | None) -> None:
+        """Activate the named adapter (loading it once), or none."""
+
+
+class StopTrimmer:
+    """Holds back text that might be the start of a stop string, and trims at one.
+
+    Streaming must never show the user the first half of a stop string that
+    turns out to be complete one token later.
+    """
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.text = ""
+        self.emitted = 0
+        self.hit = False
+
+    def feed(self, chunk: str) -> str:
+        self.text += chunk
+        for stop in self.stops:
+            idx = self.text.find(stop)
+            if idx != -1:
+                self.hit = True
+                self.text = self.text[:idx]
+                return self._emit(len(self.text))
+        hold = 0
+        for stop in self.stops:
+            for n in range(min(len(stop) - 1, len(self.text)), 0, -1):
+                if self.text.endswith(stop[:n]):
+                    hold = max(hold, n)
+                    break
+        return self._emit(len(self.text) - hold)
+
+    def flush(self) -> str:
+        return self._emit(len(self.text))
+
+    def _emit(self, upto: int) -> str:
+        out = self.text[self.emitted:upto]
+        self.emitted = max(self.emitted, upto)
+        return out

@@ -1,0 +1,282 @@
+"""Persona packs: a folder with ``persona.toml`` → a :class:`Persona`.
+
+Packs are untrusted files. Nothing in a pack runs as code; every file it names
+must stay inside the pack folder; sizes are bounded; adapter weights are
+safetensors only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from persona import paths
+from persona.conversation import Conversation
+from persona.errors import PackError
+
+log = logging.getLogger("persona")
+
+MANIFEST = "persona.toml"
+DEFAULT_BASE = "smollm2-135m"
+MAX_MANIFEST_BYTES = 256 * 1024
+MAX_TEXT_BYTES = 1024 * 1024
+MAX_ADAPTER_BYTES = 512 * 1024 * 1024
+# Pickle-based weight formats run code when loaded; a pack may not carry them.
+UNSAFE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz"}
+DEFAULT_SAMPLING: dict[str, Any] = {
+    "temperature": 0.8,
+    "top_p": 0.9,
+    "repetition_penalty": 1.1,
+    "max_new_tokens": 200,
+}
+_MACRO = re.compile(r"\{\{\s*(char|user)\s*\}\}", re.IGNORECASE)
+
+
+@dataclass
+class Persona:
+    id: str
+    name: str
+    path: Path
+    description: str = ""
+    language: str = "en"
+    greetings: list[str] = field(default_factory=list)
+    system: str = ""
+    examples: list[Conversation] = field(default_factory=list)
+    base: str = DEFAULT_BASE
+    adapter: Path | None = None
+    sampling: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLING))
+    tools: list[str] = field(default_factory=list)
+    lorebook: Path | None = None
+    extensions: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)  # as written, unknown keys kept
+    source: str = "path"
+
+    def render(self, text: str, user: str = "User") -> str:
+        """Expand ``{{char}}`` and ``{{user}}`` the way Tavern cards do."""
+        return _MACRO.sub(lambda m: self.name if m.group(1).lower() == "char" else user, text)
+
+    def system_prompt(self, user: str = "User") -> str:
+        return self.render(self.system, user)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "language": self.language,
+            "base": self.base,
+            "adapter": self.adapter is not None,
+            "path": str(self.path),
+            "source": self.source,
+        }
+
+
+def load_pack(folder: str | os.PathLike[str], source: str = "path") -> Persona:
+    """Load and validate one pack folder; raises PackError with a hint."""
+    folder = Path(folder)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise PackError(
+            f"no {MANIFEST} in {folder}",
+            "a pack is a folder with a persona.toml; create one with `persona new NAME`",
+        )
+    data = _read_manifest(manifest_path)
+    _check_schema(data, manifest_path)
+    root = folder.resolve()
+    pack_id = data.get("id") or folder.name
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", pack_id):
+        raise PackError(
+            f"{manifest_path}: pack id {pack_id!r} is not valid",
+            "use lowercase letters, digits, '-' and '_' (set `id = \"...\"` in persona.toml)",
+        )
+    system = data.get("system", "You are {{char}}.")
+    if _looks_like_file(system):
+        system = _read_text(root, system, manifest_path, "system prompt")
+    examples = []
+    if "examples" in data:
+        examples = _read_examples(root, data["examples"], manifest_path)
+    model = data.get("model", {})
+    adapter = None
+    if "adapter" in model:
+        adapter = check_adapter_folder(_inside(root, model["adapter"], manifest_path, "adapter"))
+    lorebook = None
+    if "entries" in data.get("lorebook", {}):
+        lorebook = _inside(root, data["lorebook"]["entries"], manifest_path, "lorebook")
+        if not lorebook.is_file():
+            raise PackError(f"{manifest_path}: lorebook file {lorebook.name} is missing",
+                            "add the file or remove [lorebook] from persona.toml")
+    return Persona(
+        id=pack_id,
+        name=data["name"],
+        path=root,
+        description=data.get("description", ""),
+        language=data.get("language", "en"),
+        greetings=list(data.get("greetings", [])),
+        system=system,
+        examples=examples,
+        base=model.get("base", DEFAULT_BASE),
+        adapter=adapter,
+        sampling={**DEFAULT_SAMPLING, **data.get("sampling", {})},
+        tools=list(data.get("tools", {}).get("allow", [])),
+        lorebook=lorebook,
+        extensions=dict(data.get("extensions", {})),
+        provenance=dict(data.get("provenance", {})),
+        manifest=data,
+        source=source,
+    )
+
+
+def check_adapter_folder(path: Path) -> Path:
+    """A peft adapter folder holding safetensors weights only, of bounded size."""
+    if not path.is_dir():
+        raise PackError(f"adapter folder {path} is missing",
+                        "train one with `persona train`, or remove `adapter` from [model]")
+    total = 0
+    for item in path.rglob("*"):
+        if item.suffix.lower() in UNSAFE_SUFFIXES:
+            raise PackError(
+                f"adapter {path} contains {item.name}: pickle-based weights are refused",
+                "convert the adapter to adapter_model.safetensors (peft: save_pretrained(safe_serialization=True))",
+            )
+        if item.is_file():
+            total += item.stat().st_size
+    for required in ("adapter_config.json", "adapter_model.safetensors"):
+        if not (path / required).is_file():
+            raise PackError(f"adapter {path} has no {required}",
+                            "a peft adapter folder holds adapter_config.json and adapter_model.safetensors")
+    if total > MAX_ADAPTER_BYTES:
+        raise PackError(f"adapter {path} is {total // 2**20} MiB, over the {MAX_ADAPTER_BYTES // 2**20} MiB limit",
+                        "train a smaller LoRA (lower --rank) or prune target modules")
+    return path
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise PackError(f"{path} is larger than {MAX_MANIFEST_BYTES // 1024} KiB",
+                        "keep long texts in separate files (system.md, examples.jsonl)")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise PackError(f"{path}: malformed TOML: {exc}",
+                        "fix the line named above; https://toml.io describes the syntax") from None
+    except UnicodeDecodeError:
+        raise PackError(f"{path} is not UTF-8 text", "save persona.toml as UTF-8") from None
+
+
+def _check_schema(data: dict[str, Any], path: Path) -> None:
+    import jsonschema
+
+    schema = json.loads((paths.PACKAGE_DIR / "pack_schema.json").read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        err = errors[0]
+        where = ".".join(str(p) for p in err.path) or "(top level)"
+        raise PackError(f"{path}: {where}: {err.message}",
+                        "see docs/packs.md for the persona.toml format, or run `persona new` for a working example")
+
+
+def _looks_like_file(value: str) -> bool:
+    return "\n" not in value and bool(re.fullmatch(r"[\w./-]+\.(md|txt)", value))
+
+
+def _inside(root: Path, rel: str, manifest: Path, what: str) -> Path:
+    target = (root / rel).resolve()
+    if not target.is_relative_to(root):
+        raise PackError(f"{manifest}: {what} path {rel!r} points outside the pack",
+                        "keep every file a pack names inside its folder")
+    return target
+
+
+def _read_text(root: Path, rel: str, manifest: Path, what: str) -> str:
+    target = _inside(root, rel, manifest, what)
+    if not target.is_file():
+        raise PackError(f"{manifest}: {what} file {rel} is missing",
+                        f"create {root / rel}, or put the text inline in persona.toml")
+    if target.stat().st_size > MAX_TEXT_BYTES:
+        raise PackError(f"{target} is larger than {MAX_TEXT_BYTES // 1024} KiB", "shorten it")
+    try:
+        return target.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise PackError(f"{target} is not UTF-8 text", "save it as UTF-8") from None
+
+
+def _read_examples(root: Path, rel: str, manifest: Path) -> list[Conversation]:
+    text = _read_text(root, rel, manifest, "examples")
+    out = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(Conversation.from_sharegpt(json.loads(line)))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise PackError(f"{root / rel}:{lineno}: not a ShareGPT line ({exc})",
+                            'each line is {"conversations": [{"from": "human", "value": ...}, {"from": "gpt", ...}]}') from None
+    return out
+
+
+# -- discovery ---------------------------------------------------------------
+
+
+def search_path() -> list[tuple[str, Path]]:
+    """Folders searched for packs, in order; later ones shadow earlier ones."""
+    dirs = [("shipped", paths.SHIPPED_PERSONAS), ("home", paths.home() / "personas")]
+    for part in os.environ.get("PERSONA_PATH", "").split(os.pathsep):
+        if part:
+            dirs.append(("PERSONA_PATH", Path(part).expanduser()))
+    return dirs
+
+
+def _entry_point_dirs() -> list[tuple[str, Path]]:
+    from importlib.metadata import entry_points
+
+    out = []
+    for ep in entry_points(group="persona.packs"):
+        try:
+            value = ep.load()
+            value = value() if callable(value) else value
+            items = [value] if isinstance(value, (str, os.PathLike)) else list(value)
+            out.extend((f"entry point {ep.name}", Path(v)) for v in items)
+        except Exception as exc:  # a broken third-party package must not stop discovery
+            log.warning("pack entry point %s failed: %s", ep.name, exc)
+    return out
+
+
+def discover() -> dict[str, Persona]:
+    """Every loadable pack by id. Broken packs are reported and skipped."""
+    found: dict[str, Persona] = {}
+    for source, folder in search_path() + _entry_point_dirs():
+        candidates = [folder] if (folder / MANIFEST).is_file() else sorted(
+            p for p in (folder.iterdir() if folder.is_dir() else []) if (p / MANIFEST).is_file()
+        )
+        for pack_dir in candidates:
+            try:
+                pack = load_pack(pack_dir, source=source)
+            except PackError as exc:
+                log.warning("skipping pack %s: %s", pack_dir, exc.message)
+                continue
+            if pack.id in found:
+                log.warning("pack %r from %s shadows the one in %s", pack.id, pack.path, found[pack.id].path)
+            found[pack.id] = pack
+    return found
+
+
+def get_pack(ref: str) -> Persona:
+    """A pack by id, or by folder path; unknown ids suggest the closest ones."""
+    if os.sep in ref or ref.startswith(".") or (Path(ref) / MANIFEST).is_file():
+        return load_pack(ref)
+    packs = discover()
+    if ref in packs:
+        return packs[ref]
+    import difflib
+
+    close = difflib.get_close_matches(ref, list(packs), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else ""
+    hint = (hint + " " if hint else "") + "`persona list` shows every pack"
+    raise PackError(f"unknown persona {ref!r}", hint)

@@ -1,0 +1,77 @@
+"""A plain line-based chat loop: works over a pipe, in CI, and in any terminal."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from persona.errors import PersonaError
+
+HELP = """commands: /help  /reset (new conversation)  /session (show id)  /quit"""
+
+
+def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, Any] | None = None,
+             progress: Callable[[str], None] | None = None, stdin=None, stdout=None) -> int:
+    from persona.engine import Engine
+    from persona.packs import get_pack
+
+    stdin = stdin or sys.stdin
+    out = stdout or sys.stdout
+    interactive = stdin.isatty() and out.isatty()
+    pack = get_pack(persona_ref)
+    engine = Engine(progress=progress)
+    chat = engine.resume(session, pack) if session else engine.new_chat(pack)
+
+    def say(text: str = "", end: str = "\n") -> None:
+        out.write(text + end)
+        out.flush()
+
+    if session:
+        for msg in chat.conversation.messages:
+            if msg.role in ("user", "assistant"):
+                say(f"{'you' if msg.role == 'user' else pack.name}: {msg.content}")
+    else:
+        greeting = chat.conversation.last("assistant")
+        say(f"{pack.name}: {greeting.content}" if greeting else f"[{pack.name}]")
+    if interactive:
+        say(f"({HELP})")
+    while True:
+        if interactive:
+            say("you> ", end="")
+        line = stdin.readline()
+        if not line:
+            break
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        command = text.strip().lower()
+        if command in ("/quit", "/exit"):
+            break
+        if command == "/help":
+            say(HELP)
+            continue
+        if command == "/session":
+            say(f"session: {chat.session_id}")
+            continue
+        if command == "/reset":
+            chat = engine.new_chat(pack)
+            say(f"{pack.name}: {chat.conversation.last('assistant').content if pack.greetings else ''}")
+            continue
+        say(f"{pack.name}: ", end="")
+        try:
+            result = engine.turn(chat, text, on_token=lambda t: say(t, end=""), **(overrides or {}))
+        except KeyboardInterrupt:
+            say(" [stopped]")
+            continue
+        except PersonaError as exc:
+            say()
+            print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+            continue
+        if result.stopped == "blocked":
+            say(result.reply, end="")
+        say()
+    if chat.stored:
+        print(f"session: {chat.session_id}  (resume with: persona repl {pack.id} --session {chat.session_id})",
+              file=sys.stderr)
+    return 0

@@ -1,0 +1,138 @@
+"""Sessions in SQLite (stdlib sqlite3, WAL) under PERSONA_HOME.
+
+A turn, and the session row of a new conversation, are committed in one
+transaction: a crash mid-turn leaves the store as it was before the turn.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from persona import paths
+from persona.conversation import Conversation, Message
+from persona.errors import StoreError
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    persona TEXT NOT NULL,
+    base TEXT NOT NULL DEFAULT '',
+    title TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    name TEXT,
+    tool_call TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL,
+    UNIQUE (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated);
+"""
+
+
+@dataclass
+class SessionInfo:
+    id: str
+    persona: str
+    base: str
+    title: str
+    created: float
+    updated: float
+    messages: int = 0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def new_session_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class Store:
+    def __init__(self, path: str | Path | None = None) -> None:
+        if path is None:
+            path = paths.writable_home() / "sessions.db"
+        self.path = Path(path)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} was written by a newer persona (schema {version})",
+                                 "upgrade persona, or point PERSONA_HOME elsewhere")
+            self.db.executescript(SCHEMA)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open session store {self.path}: {exc}",
+                             "check that PERSONA_HOME is writable and the file is a persona database") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def commit_turn(self, session_id: str, persona: str, base: str, messages: list[Message],
+                    start_seq: int, title: str = "") -> None:
+        """Insert a turn's new messages (and the session row, if new) atomically."""
+        now = time.time()
+        try:
+            with self.db:  # isolation_level=None: BEGIN explicitly for one transaction
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute(
+                    "INSERT INTO sessions (id, persona, base, title, created, updated) VALUES (?,?,?,?,?,?) "
+                    "ON CONFLICT(id) DO UPDATE SET updated = excluded.updated, "
+                    "title = CASE WHEN sessions.title = '' THEN excluded.title ELSE sessions.title END",
+                    (session_id, persona, base, title, now, now),
+                )
+                self.db.executemany(
+                    "INSERT INTO messages (session_id, seq, role, content, name, tool_call, metadata, created) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    [(session_id, start_seq + i, m.role, m.content, m.name,
+                      json.dumps(m.tool_call, ensure_ascii=False) if m.tool_call is not None else None,
+                      json.dumps(m.metadata, ensure_ascii=False, default=str), now)
+                     for i, m in enumerate(messages)],
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"could not save the turn: {exc}", "check disk space and PERSONA_HOME") from None
+
+    def info(self, session_id: str) -> SessionInfo:
+        row = self.db.execute(
+            "SELECT s.id, s.persona, s.base, s.title, s.created, s.updated, "
+            "(SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) FROM sessions s WHERE s.id = ?",
+            (session_id,),
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no session {session_id!r}", "`persona sessions` lists the stored sessions")
+        return SessionInfo(*row)
+
+    def load(self, session_id: str) -> tuple[SessionInfo, Conversation]:
+        info = self.info(session_id)
+        conv = Conversation()
+        for role, content, name, tool_call, metadata in self.db.execute(
+            "SELECT role, content, name, tool_call, metadata FROM messages WHERE session_id = ? ORDER BY seq",
+            (session_id,),
+        ):
+            conv.messages.append(Message(role, content, name=name,
+                                         tool_call=json.loads(tool_call) if tool_call else None,
+                                         metadata=json.loads(metadata)))
+        return info, conv
+
+    def sessions(self, limit: int = 50) -> list[SessionInfo]:
+        rows = self.db.execute(
+            "SELECT s.id, s.persona, s.base, s.title, s.created, s.updated, "
+            "(SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) "
+            "FROM sessions s ORDER BY s.updated DESC LIMIT ?", (limit,),
+        ).fetchall()
+        return [SessionInfo(*r) for r in rows]
