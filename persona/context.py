@@ -34,14 +34,16 @@ class ContextReport:
 
 def to_model_message(msg: Message) -> dict[str, str]:
     """What the model sees of a message. Tool traffic is shown in the Hermes
-    ``<tool_call>`` / ``<tool_response>`` tags small chat models know best."""
+    ``<tool_call>`` / ``<tool_response>`` tags small chat models know best; a
+    tool result has role ``tool`` (ChatML renders it as its own turn, Gemma's
+    template as a user turn) so it stays part of the turn that asked for it."""
     if msg.role == "function_call":
         call = msg.tool_call or {}
         body = json.dumps({"name": call.get("name"), "arguments": call.get("arguments", {})}, ensure_ascii=False) \
             if msg.tool_call else msg.content
         return {"role": "assistant", "content": f"<tool_call>{body}</tool_call>"}
     if msg.role == "observation":
-        return {"role": "user", "content": f"<tool_response>{msg.content}</tool_response>"}
+        return {"role": "tool", "content": f"<tool_response>{msg.content}</tool_response>"}
     return {"role": msg.role, "content": msg.content}
 
 
@@ -70,9 +72,12 @@ def assemble(system: dict[str, str] | None, examples: list[list[dict[str, str]]]
 
     total = count(build())
     if total > limit:
-        # Costs of single pieces over-estimate (template overhead counted each
-        # time), so dropping by them errs on the safe side; the exact total is
-        # re-checked after.
+        # Re-rendering the whole prompt after each drop is quadratic in the
+        # conversation length, so drop by each message's marginal cost next to
+        # the system prompt (templates add default system prompts to a lone
+        # message), then re-check the exact total.
+        anchor = head or [{"role": "system", "content": ""}]
+        anchor_cost = count(anchor)
         cache: dict[tuple[str, str], int] = {}
 
         def cost(msgs: list[dict[str, str]]) -> int:
@@ -80,11 +85,11 @@ def assemble(system: dict[str, str] | None, examples: list[list[dict[str, str]]]
             for m in msgs:
                 key = (m["role"], m["content"])
                 if key not in cache:
-                    cache[key] = count([m])
+                    cache[key] = max(0, count(anchor + [m]) - anchor_cost)
                 total += cache[key]
             return total
 
-        estimate = cost(build())
+        estimate = count(head) + cost(build()[len(head):])
         while estimate > limit and (kept_examples or turns):
             if kept_examples:
                 estimate -= cost(kept_examples.pop())
@@ -103,7 +108,8 @@ def assemble(system: dict[str, str] | None, examples: list[list[dict[str, str]]]
             total = count(build())
         # Last resort: shorten the longest of the system prompt and the newest messages.
         while total > limit:
-            candidates = head + newest
+            # Tool traffic is never cut: half a JSON object helps nobody.
+            candidates = head + [m for m in newest if m["role"] == "user"]
             longest = max(candidates, key=lambda m: len(m["content"]), default=None)
             if longest is None or len(longest["content"]) < 8:
                 raise ValueError(f"the chat template alone needs {total} tokens, over the {limit}-token limit")

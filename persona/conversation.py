@@ -99,6 +99,8 @@ class Conversation:
             out["system"] = messages[0].content
             if messages[0].metadata:
                 out["system_metadata"] = messages[0].metadata
+            if messages[0].name is not None:
+                out["system_name"] = messages[0].name
             messages = messages[1:]
         for msg in messages:
             turn: dict[str, Any] = {"from": _TO_SHAREGPT[msg.role], "value": msg.content}
@@ -120,7 +122,8 @@ class Conversation:
     def from_sharegpt(cls, data: dict[str, Any]) -> Conversation:
         conv = cls()
         if "system" in data:
-            conv.add("system", data["system"], metadata=dict(data.get("system_metadata") or {}))
+            conv.add("system", data["system"], name=data.get("system_name"),
+                     metadata=dict(data.get("system_metadata") or {}))
         for turn in data.get("conversations", []):
             source = turn.get("from")
             if source not in _FROM_SHAREGPT:

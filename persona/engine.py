@@ -78,6 +78,7 @@ class Engine:
     # -- sessions -------------------------------------------------------------------
 
     def new_chat(self, persona: Persona, greeting: int = 0) -> Chat:
+        self.store  # fail on an unwritable PERSONA_HOME now, not after generating a reply
         conv = Conversation()
         conv.add("system", persona.system_prompt(self.user_name))
         if persona.greetings:

@@ -241,7 +241,7 @@ class HFBackend:
             raise ModelError(f"adapter {path} was trained on {recorded!r}, but the pack's model is {self.model_id!r}",
                              f"set [model] base to the adapter's base, or retrain it with --base {self.model_id}")
         try:
-            info = self.model.load_adapter(str(path), adapter_name=name, local_files_only=True)
+            info = self.model.load_adapter(str(path), adapter_name=name)  # a local folder: no hub access
         except (RuntimeError, ValueError, KeyError) as exc:
             self._drop_adapter(name)
             raise ModelError(f"adapter {path} does not fit {self.model_id}: {str(exc).splitlines()[0]}",

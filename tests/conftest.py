@@ -1,0 +1,61 @@
+"""Shared fixtures. Every test gets its own PERSONA_HOME; the converted model
+cache is shared by the whole run (PERSONA_CACHE_DIR) so the GGUF is converted
+once, for real, per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from persona.plugins import make_manager
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    path = Path(os.environ.get("PERSONA_TEST_CACHE") or tmp_path_factory.mktemp("model-cache"))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def persona_home(tmp_path, monkeypatch, model_cache) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("PERSONA_HOME", str(home))
+    monkeypatch.setenv("PERSONA_CACHE_DIR", str(model_cache))
+    monkeypatch.delenv("PERSONA_PATH", raising=False)
+    return home
+
+
+@pytest.fixture
+def pm():
+    """A plugin manager without third-party entry points."""
+    return make_manager(load_entrypoints=False)
+
+
+def run_cli(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real `persona` command in a subprocess, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "persona", *args], input=input, capture_output=True,
+                          text=True, env=full_env, cwd=ROOT, timeout=600)
+
+
+def write_pack(folder: Path, manifest: str, files: dict[str, str] | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "persona.toml").write_text(manifest)
+    for name, text in (files or {}).items():
+        (folder / name).write_text(text)
+    return folder
+
+
+MINIMAL = """spec = "persona-pack"
+spec_version = "1"
+name = "Test Char"
+greetings = ["Hi, {{user}}, I am {{char}}."]
+system = "You are {{char}}. Talk to {{user}}."
+"""
