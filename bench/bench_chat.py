@@ -45,11 +45,9 @@ def load_gguf(spec: registry.ModelSpec) -> float:
 
     path = Path(spec.source)
     t0 = time.perf_counter()
-    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.bfloat16,
-                                                 quantization_config=GgufConfig(dequantize=True))
-    seconds = time.perf_counter() - t0
-    del model
-    return seconds
+    AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.bfloat16,
+                                         quantization_config=GgufConfig(dequantize=True))
+    return time.perf_counter() - t0
 
 
 def load_cached(spec: registry.ModelSpec, dtype: str = "bfloat16") -> tuple[hf.HFBackend, float]:
@@ -58,17 +56,10 @@ def load_cached(spec: registry.ModelSpec, dtype: str = "bfloat16") -> tuple[hf.H
     The wall time includes the sha256 index lookup and the tokenizer, which the
     GGUF baseline does not pay, so the ratio is, if anything, conservative.
     """
-    previous = os.environ.get("PERSONA_DTYPE")
     os.environ["PERSONA_DTYPE"] = dtype  # read by hf._dtype_and_device() inside load()
-    try:
-        t0 = time.perf_counter()
-        backend = hf.HFBackend(spec).load()
-        return backend, time.perf_counter() - t0
-    finally:
-        if previous is None:
-            del os.environ["PERSONA_DTYPE"]
-        else:
-            os.environ["PERSONA_DTYPE"] = previous
+    t0 = time.perf_counter()
+    backend = hf.HFBackend(spec).load()
+    return backend, time.perf_counter() - t0
 
 
 def chat_once(backend: hf.HFBackend, max_new_tokens: int) -> Stats:
@@ -101,30 +92,28 @@ def main() -> None:
     ap.add_argument("--cache-dir", help="model cache to use (default: a fresh temporary one)")
     args = ap.parse_args()
 
-    # A private cache by default, so the result does not depend on the user's state.
+    # Other processes on these 2 cores show up directly in the timings.
     load_before = os.getloadavg()[0]
     if load_before > 0.3:
         say(f"warning: load average {load_before:.2f}; other processes will add noise")
+    # A private cache by default, so the result does not depend on the user's state.
     tmp = None if args.cache_dir else tempfile.TemporaryDirectory(prefix="persona-bench-")
     os.environ["PERSONA_CACHE_DIR"] = args.cache_dir or tmp.name
     spec = registry.resolve("smollm2-135m")
 
-    import torch  # noqa: F401  (imported before any timing: import cost is not load cost)
-    import transformers  # noqa: F401
+    # Imported before any timing: import cost is not load cost.
     from transformers.utils import logging as hf_logging
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
 
     if not hf.is_cached(spec):
         say("building the bf16 cache (once, ~20 s) …")
-        t0 = time.perf_counter()
         hf.weights_folder(spec)
-        say(f"  built in {time.perf_counter() - t0:.1f} s")
 
     # 1. Loads, interleaved; the first pass is a warm-up (page cache, lazy imports).
     gguf_s, cached_s, inner_s = [], [], []
     for i in range(args.repeats + 1):
-        say(f"load round {i}/{args.repeats} …")
+        say(f"load round {i}/{args.repeats}{' (warm-up)' if i == 0 else ''} …")
         g = load_gguf(spec)
         backend, c = load_cached(spec)
         if i:
@@ -137,8 +126,7 @@ def main() -> None:
     # alternating order per round so drift (thermal, neighbours) hits both alike.
     backends = {"bf16": load_cached(spec, "bfloat16")[0], "fp32": load_cached(spec, "float32")[0]}
     runs: dict[str, list[Stats]] = {name: [] for name in backends}
-    for name, backend in backends.items():
-        say(f"warm-up {name} …")
+    for backend in backends.values():  # the first generate pays one-off kernel and cache setup
         chat_once(backend, args.max_new_tokens)
     for i in range(args.repeats):
         order = list(backends) if i % 2 == 0 else list(reversed(backends))
