@@ -14,17 +14,16 @@ from persona.errors import PersonaError
 log = logging.getLogger("persona")
 
 
-class _WarningFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
+class _StderrHandler(logging.Handler):
+    """``warning: …`` lines on whatever sys.stderr is at the time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"{record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
 
 
 def _setup_logging(debug: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_WarningFormatter())
-    log.handlers[:] = [handler]
+    log.handlers[:] = [_StderrHandler()]
     log.setLevel(logging.DEBUG if debug else logging.WARNING)
-    log.propagate = False
 
 
 def _progress(msg: str) -> None:

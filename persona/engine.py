@@ -7,6 +7,7 @@ of terminals; the CLI, REPL and TUI all drive it the same way.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -146,6 +147,10 @@ class Engine:
             if on_token:
                 on_token(chunk)
         text_out = "".join(parts).strip()
+        if stats.stopped == "length":
+            # Like SillyTavern's "trim incomplete sentences": a reply cut by the
+            # token limit ends at its last full sentence, if it has one.
+            text_out = trim_incomplete(text_out)
         reply = Message("assistant", text_out)
         out_verdict = self._moderate("moderate_output", text_out, persona, conv)
         if out_verdict and out_verdict.action != "allow":
@@ -209,6 +214,14 @@ class Engine:
         except Exception as exc:  # outside moderation, a broken plugin is reported and skipped
             log.warning("hook %s failed: %s: %s", hook, type(exc).__name__, exc)
             return None
+
+
+_SENTENCE_END = re.compile(r"[.!?。！？…)\]\"”’*~]")
+
+
+def trim_incomplete(text: str) -> str:
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return text[:ends[-1]].rstrip() if ends and ends[-1] > len(text) // 3 else text
 
 
 def check_message(text: str) -> None:

@@ -12,10 +12,15 @@ from pathlib import Path
 import pluggy
 
 from persona import hookspecs
+from persona.errors import PersonaError
 from persona.paths import PACKAGE_DIR
 
 log = logging.getLogger("persona")
 BUILTIN_DIR = PACKAGE_DIR.parent / "plugins"
+
+
+class PluginError(PersonaError):
+    """A plugin implements a hook that does not exist."""
 
 
 def _disabled() -> set[str]:
@@ -49,5 +54,10 @@ def make_manager(load_builtins: bool = True, load_entrypoints: bool = True) -> p
         for name in disabled:
             if pm.get_plugin(name) is not None:
                 pm.unregister(name=name)
-    pm.check_pending()
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        name = pm.get_name(exc.plugin) or str(exc.plugin)
+        raise PluginError(f"plugin {name!r}: {exc}".split(" in plugin <")[0],
+                          "fix the hook name (see docs/plugins.md) or disable it with PERSONA_DISABLE_PLUGINS") from None
     return pm

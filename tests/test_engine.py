@@ -204,3 +204,23 @@ def test_long_conversations_stay_inside_the_context_window(pm):
         assert backend.count_tokens(backend.calls[-1]) <= 500
     assert result.context.history_dropped > 0 and result.context.examples_dropped == 3
     assert backend.calls[-1][-1]["content"].startswith("message 39")
+
+
+def test_misspelt_hook_implementation_is_an_error_naming_plugin_and_hook(tmp_path, monkeypatch):
+    from persona import plugins
+
+    (tmp_path / "typo.py").write_text(
+        "from persona.hookspecs import hookimpl\n\n@hookimpl\ndef moderate_inptu(text):\n    return None\n")
+    monkeypatch.setattr(plugins, "BUILTIN_DIR", tmp_path)
+    with pytest.raises(plugins.PluginError) as exc:
+        plugins.make_manager(load_entrypoints=False)
+    assert "'typo'" in exc.value.message and "moderate_inptu" in exc.value.message
+
+
+def test_reply_cut_by_the_token_limit_ends_at_its_last_full_sentence(pm):
+    engine = make_engine(pm, ScriptedBackend(["Aye, I sailed. The sea was kind to me and then the"]))
+    chat = engine.new_chat(get_pack("captain-mara"))
+    assert engine.turn(chat, "story?", max_new_tokens=10).reply == "Aye, I sailed."
+    engine = make_engine(pm, ScriptedBackend(["Aye, I sailed. The sea was kind."]))
+    chat = engine.new_chat(get_pack("captain-mara"))
+    assert engine.turn(chat, "story?").reply == "Aye, I sailed. The sea was kind."

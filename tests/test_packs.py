@@ -110,3 +110,20 @@ def test_scaffolded_pack_validates(persona_home):
     assert json.loads((folder / "examples.jsonl").read_text())["conversations"][0]["from"] == "human"
     with pytest.raises(PackError, match="already exists"):
         scaffold("Ada Finch")
+
+
+PACKS_FROM_ENTRY_POINT: list = []
+
+
+def test_entry_point_group_adds_packs(tmp_path, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    import persona.packs as packs_module
+
+    write_pack(tmp_path / "plugin-packs" / "from-ep", MINIMAL)
+    PACKS_FROM_ENTRY_POINT[:] = [str(tmp_path / "plugin-packs")]
+    ep = EntryPoint(name="extra", value="tests.test_packs:PACKS_FROM_ENTRY_POINT", group="persona.packs")
+    monkeypatch.setattr("importlib.metadata.entry_points",
+                        lambda group=None: [ep] if group == "persona.packs" else [])
+    found = packs_module.discover()
+    assert found["from-ep"].source == "entry point extra"

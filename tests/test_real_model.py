@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -156,3 +157,40 @@ def test_gemma_alias_converts_and_chats(pm):
     text = "".join(gemma.stream([{"role": "user", "content": "你好"}], GenerationParams(max_new_tokens=8, seed=0),
                                 threading.Event(), stats))
     assert stats.new_tokens > 0 and spec.parts and isinstance(text, str)
+
+
+VOICE = {
+    "captain-mara": re.compile(r"\b(aye|lad|lass|sea|ship|crew|tavern|captain|ale|docks?|sail\w*)\b", re.I),
+    "professor-thistle": re.compile(r"\b(beetles?|insects?|dear fellow|good heavens|splendid|specimens?|naturalist)\b", re.I),
+}
+OUT_OF_CHARACTER = re.compile(r"\b(SmolLM|language model|AI assistant|as an AI|Hugging ?Face)\b", re.I)
+
+
+@pytest.mark.parametrize("pack_id", ["captain-mara", "professor-thistle"])
+def test_shipped_packs_hold_their_character_for_several_turns(pack_id, backend, pm):
+    """On the real default model, with a fixed seed: the character never calls itself
+    an AI model, and its replies carry its own vocabulary."""
+    from persona.engine import Engine
+    from persona.packs import get_pack
+
+    engine = Engine(pm=pm)
+    chat = engine.new_chat(get_pack(pack_id))
+    replies = [engine.turn(chat, q, seed=11).reply
+               for q in ("Who are you?", "What do you do all day?", "Are you an AI?", "Tell me about your past.")]
+    assert all(r.strip() for r in replies)
+    assert not [r for r in replies if OUT_OF_CHARACTER.search(r)]
+    assert sum(bool(VOICE[pack_id].search(r)) for r in replies) >= 2, replies
+
+
+def test_local_gguf_file_and_local_hf_folder_work_as_bases(tmp_path, backend, pm):
+    from persona.engine import Engine
+    from persona.models.hf import weights_folder
+    from persona.packs import load_pack
+
+    spec = resolve("smollm2-135m")
+    for base in (spec.source, str(weights_folder(spec))):
+        folder = write_pack(tmp_path / f"p{len(base)}", MINIMAL + f'[model]\nbase = "{base}"\n')
+        engine = Engine(pm=pm)
+        result = engine.turn(engine.new_chat(load_pack(folder)), "Hello!", max_new_tokens=6, seed=0)
+        assert result.timings["new_tokens"] > 0
+    assert resolve(str(weights_folder(spec))).kind == "hf" and resolve(spec.source).kind == "gguf"
