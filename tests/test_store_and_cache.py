@@ -40,7 +40,13 @@ def test_store_from_a_newer_version_is_refused(persona_home):
         Store()
 
 
-def test_killed_conversion_leaves_no_trusted_cache(persona_home):
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """A cache of this test's own, not the run's shared model cache."""
+    monkeypatch.setenv("PERSONA_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_killed_conversion_leaves_no_trusted_cache(own_cache):
     def half_then_die(tmp):
         (tmp / "model.safetensors").write_bytes(b"partial")
         raise KeyboardInterrupt  # what a Ctrl-C mid-conversion looks like
@@ -51,7 +57,7 @@ def test_killed_conversion_leaves_no_trusted_cache(persona_home):
     assert list(cache.models_dir().iterdir()) == []
 
 
-def test_unmarked_leftover_folder_is_not_trusted_and_gets_replaced(persona_home):
+def test_unmarked_leftover_folder_is_not_trusted_and_gets_replaced(own_cache):
     stale = cache.models_dir() / ("b" * 64)
     stale.mkdir(parents=True)
     (stale / "model.safetensors").write_bytes(b"half")
@@ -61,7 +67,7 @@ def test_unmarked_leftover_folder_is_not_trusted_and_gets_replaced(persona_home)
     assert not (folder / "model.safetensors").exists()
 
 
-def test_sha_index_is_reused_for_unchanged_files(persona_home, tmp_path):
+def test_sha_index_is_reused_for_unchanged_files(own_cache, tmp_path):
     f = tmp_path / "m.gguf"
     f.write_bytes(b"x" * 1000)
     said = []
