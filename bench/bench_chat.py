@@ -146,8 +146,7 @@ def main() -> None:
     med = statistics.median
     print("## Chat benchmark: smollm2-135m\n")
     print(header())
-    print(f"- 1-min load average before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f} "
-          "(above ~0.3 other processes shared the cores)")
+    print(f"- 1-min load average at start: {load_before:.2f} (above ~0.3, other processes shared the cores)")
     print(f"- median of {args.repeats} runs, interleaved; greedy, seed 0, prompt {runs['bf16'][0].prompt_tokens} "
           f"tokens, max_new_tokens {args.max_new_tokens}, new tokens fp32 "
           f"{sorted({s.new_tokens for s in runs['fp32']})} bf16 {sorted({s.new_tokens for s in runs['bf16']})}\n")
