@@ -28,7 +28,7 @@ def _dtype_and_device():
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    # Measured on 2 CPU cores: bf16 decodes ~1.7x faster than fp32 (bench/RESULTS.md).
+    # bf16: half the memory and a faster first token on CPU (bench/RESULTS.md).
     name = os.environ.get("PERSONA_DTYPE", "bfloat16")
     if name not in ("bfloat16", "float32", "float16"):
         raise ModelError(f"PERSONA_DTYPE={name!r} is not supported", "use bfloat16, float16 or float32")
