@@ -23,11 +23,13 @@ from persona.models import GenerationParams, Stats, load_backend
 from persona.models.base import Backend
 from persona.packs import Persona
 from persona.store import Store, new_session_id
+from persona.tools import Tool, ToolCall, ToolCallHider, ToolContext, ToolError, describe, parse_tool_calls, run_tool
 from persona.verdict import Verdict
 
 log = logging.getLogger("persona")
 MAX_MESSAGE_CHARS = 16_000
 BLOCKED_REPLY = "(This message was blocked by a safety rail.)"
+MAX_TOOL_ROUNDS = 3  # model tool calls per turn; then it must answer
 
 
 @dataclass
@@ -68,7 +70,14 @@ class Engine:
         self.user_name = user_name
         self.load_seconds = 0.0  # model loading (from_pretrained) seen by this engine
         self._loaded: set[int] = set()
+        self.tools: dict[str, Tool] = {}
+        pm.hook.register_tools(register=self.register_tool)
         pm.hook.startup.call_historic(kwargs={"engine": self})
+
+    def register_tool(self, tool: Tool) -> None:
+        if tool.name in self.tools:
+            log.warning("tool %r registered twice; the later one wins", tool.name)
+        self.tools[tool.name] = tool
 
     @property
     def store(self) -> Store:
@@ -121,6 +130,7 @@ class Engine:
               cancel: threading.Event, overrides: dict[str, Any]) -> TurnResult:
         persona, conv = chat.persona, chat.conversation
         t_start = time.perf_counter()
+        command = self.parse_command(persona, text)
         user = Message("user", text)
         verdict = self._moderate("moderate_input", text, persona, conv)
         if verdict and verdict.action in ("rewrite", "redact") and verdict.text is not None:
@@ -137,16 +147,26 @@ class Engine:
             conv.messages.append(reply)
             return self._finish(chat, reply, {"total_s": time.perf_counter() - t_start}, None, "blocked")
 
+        notices: list[str] = []
+        if command is not None:  # the user called a tool: same messages as a model's call
+            user.metadata["command"] = command.name
+            self._run_calls(chat, [command], notices)
         backend = self.backend_for(persona)
         params = GenerationParams.from_sampling(persona.sampling, **overrides)
-        messages, report = self._context(chat, backend, params)
-        stats = Stats()
-        parts: list[str] = []
-        for chunk in backend.stream(messages, params, cancel, stats):
-            parts.append(chunk)
-            if on_token:
-                on_token(chunk)
-        text_out = "".join(parts).strip()
+        rounds = 0
+        while True:
+            hider = ToolCallHider(on_token)
+            text_out, stats, report = self._generate(chat, backend, params, hider, cancel)
+            visible, calls = parse_tool_calls(text_out) if self.allowed_tools(persona) else (text_out, [])
+            hider.finish(bool(calls))
+            if not calls or stats.stopped == "cancelled":
+                break
+            if rounds >= MAX_TOOL_ROUNDS:
+                notices.append(f"tool calls stopped after {MAX_TOOL_ROUNDS} rounds")
+                break
+            rounds += 1
+            self._run_calls(chat, calls, notices)
+        text_out = visible.strip() or ("…" if calls else "")
         if stats.stopped == "length":
             # Like SillyTavern's "trim incomplete sentences": a reply cut by the
             # token limit ends at its last full sentence, if it has one.
@@ -161,6 +181,8 @@ class Engine:
                 reply.content = out_verdict.text
         if stats.stopped == "cancelled":
             reply.metadata["stopped"] = True
+        if notices:
+            reply.metadata["notices"] = notices
         reply.metadata["model"] = {"base": backend.model_id, "adapter": persona.id if persona.adapter else None}
         self._annotate(reply, persona, conv)
         conv.messages.append(reply)
@@ -170,9 +192,63 @@ class Engine:
             "tokens_per_s": round(stats.tokens_per_s, 2) if stats.tokens_per_s else None,
             "prompt_tokens": stats.prompt_tokens,
             "new_tokens": stats.new_tokens,
+            "tool_rounds": rounds,
             "total_s": round(time.perf_counter() - t_start, 3),
         }
         return self._finish(chat, reply, timings, report, stats.stopped)
+
+    def _generate(self, chat: Chat, backend: Backend, params: GenerationParams,
+                  on_token: Callable[[str], None], cancel: threading.Event):
+        messages, report = self._context(chat, backend, params)
+        stats = Stats()
+        parts: list[str] = []
+        for chunk in backend.stream(messages, params, cancel, stats):
+            parts.append(chunk)
+            on_token(chunk)
+        return "".join(parts).strip(), stats, report
+
+    # -- tools -----------------------------------------------------------------------
+
+    def allowed_tools(self, persona: Persona) -> dict[str, Tool]:
+        """The registered tools this pack's ``[tools] allow`` list offers."""
+        return {name: self.tools[name] for name in persona.tools if name in self.tools}
+
+    def parse_command(self, persona: Persona, text: str) -> ToolCall | None:
+        """``/roll 2d6`` → a call of the tool whose command is ``roll``, if the pack allows it."""
+        if not text.startswith("/"):
+            return None
+        word, _, rest = text[1:].partition(" ")
+        for tool in self.allowed_tools(persona).values():
+            if word.lower() in (tool.command, tool.name):
+                return ToolCall(tool.name, tool.parse_command(rest) if tool.parse_command else {})
+        return None
+
+    def _run_calls(self, chat: Chat, calls: list[ToolCall], notices: list[str]) -> None:
+        persona, conv = chat.persona, chat.conversation
+        tools = self.allowed_tools(persona)
+        ctx = ToolContext(persona, conv, self.store)
+        conv.tools = [t.schema() for t in tools.values()]
+        for call in calls:
+            conv.messages.append(Message.function_call(call.name, call.arguments, call.id))
+            error = ""
+            try:
+                if call.name not in tools:
+                    raise ToolError(f"unknown tool {call.name!r}; available: {', '.join(tools) or 'none'}")
+                if self._approve(call, persona, conv) is False:
+                    raise ToolError(f"the call to {call.name} was not approved")
+                result = run_tool(tools[call.name], call.arguments, ctx)
+            except ToolError as exc:
+                error = result = f"error: {exc}"
+                notices.append(f"tool {call.name}: {exc}")
+            conv.messages.append(Message("observation", result, tool_call={"name": call.name, "id": call.id},
+                                         metadata={"error": True} if error else {}))
+
+    def _approve(self, call: ToolCall, persona: Persona, conv: Conversation) -> bool | None:
+        try:
+            return self.pm.hook.approve_tool_call(call=call, persona=persona, conversation=conv)
+        except Exception as exc:  # an approval hook that breaks denies (fail closed)
+            log.warning("approve_tool_call failed (%s: %s); denying", type(exc).__name__, exc)
+            return False
 
     def _finish(self, chat: Chat, reply: Message, timings: dict, report: ContextReport | None,
                 stopped: str) -> TurnResult:
@@ -187,6 +263,9 @@ class Engine:
     def _context(self, chat: Chat, backend: Backend, params: GenerationParams):
         persona, conv = chat.persona, chat.conversation
         outgoing = [to_model_message(m) for m in conv.messages if m.metadata.get("context", True)]
+        tools = self.allowed_tools(persona)
+        if tools and outgoing and outgoing[0]["role"] == "system":
+            outgoing[0]["content"] += "\n\n" + describe(list(tools.values()))
         self._call("prepare_messages", messages=outgoing, persona=persona, conversation=conv)
         system = outgoing.pop(0) if outgoing and outgoing[0]["role"] == "system" else None
         examples = [[to_model_message(Message(m.role, persona.render(m.content, self.user_name)))

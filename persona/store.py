@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from persona import paths
 from persona.conversation import Conversation, Message
 from persona.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: notes
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
@@ -40,6 +41,13 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (session_id, seq)
 );
 CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated);
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    persona TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_persona ON notes(persona);
 """
 
 
@@ -66,8 +74,11 @@ class Store:
         if path is None:
             path = paths.writable_home() / "sessions.db"
         self.path = Path(path)
+        self.lock = threading.RLock()
         try:
-            self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            # Tools and front-end workers use the store from other threads; every
+            # use goes through self.lock, so one connection can be shared.
+            self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -88,7 +99,7 @@ class Store:
         """Insert a turn's new messages (and the session row, if new) atomically."""
         now = time.time()
         try:
-            with self.db:  # isolation_level=None: BEGIN explicitly for one transaction
+            with self.lock, self.db:  # isolation_level=None: BEGIN explicitly for one transaction
                 self.db.execute("BEGIN IMMEDIATE")
                 self.db.execute(
                     "INSERT INTO sessions (id, persona, base, title, created, updated) VALUES (?,?,?,?,?,?) "
@@ -108,6 +119,10 @@ class Store:
             raise StoreError(f"could not save the turn: {exc}", "check disk space and PERSONA_HOME") from None
 
     def info(self, session_id: str) -> SessionInfo:
+        with self.lock:
+            return self._info(session_id)
+
+    def _info(self, session_id: str) -> SessionInfo:
         row = self.db.execute(
             "SELECT s.id, s.persona, s.base, s.title, s.created, s.updated, "
             "(SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) FROM sessions s WHERE s.id = ?",
@@ -118,18 +133,39 @@ class Store:
         return SessionInfo(*row)
 
     def load(self, session_id: str) -> tuple[SessionInfo, Conversation]:
-        info = self.info(session_id)
+        with self.lock:
+            info = self._info(session_id)
+            rows = self.db.execute(
+                "SELECT role, content, name, tool_call, metadata FROM messages WHERE session_id = ? ORDER BY seq",
+                (session_id,),
+            ).fetchall()
         conv = Conversation()
-        for role, content, name, tool_call, metadata in self.db.execute(
-            "SELECT role, content, name, tool_call, metadata FROM messages WHERE session_id = ? ORDER BY seq",
-            (session_id,),
-        ):
+        for role, content, name, tool_call, metadata in rows:
             conv.messages.append(Message(role, content, name=name,
                                          tool_call=json.loads(tool_call) if tool_call else None,
                                          metadata=json.loads(metadata)))
         return info, conv
 
+    def add_note(self, persona: str, text: str) -> None:
+        """A per-persona note (the remember tool); kept across sessions."""
+        with self.lock, self.db:
+            self.db.execute("INSERT INTO notes (persona, text, created) VALUES (?,?,?)", (persona, text, time.time()))
+
+    def notes(self, persona: str, query: str | None = None, limit: int = 20) -> list[str]:
+        sql = "SELECT text FROM notes WHERE persona = ?"
+        params: list = [persona]
+        if query:
+            sql += " AND text LIKE ? ESCAPE '\\'"
+            params.append("%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        with self.lock:
+            rows = self.db.execute(sql + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
+        return [r[0] for r in reversed(rows)]
+
     def sessions(self, limit: int = 50) -> list[SessionInfo]:
+        with self.lock:
+            return self._sessions(limit)
+
+    def _sessions(self, limit: int) -> list[SessionInfo]:
         rows = self.db.execute(
             "SELECT s.id, s.persona, s.base, s.title, s.created, s.updated, "
             "(SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) "
