@@ -142,7 +142,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     engine = Engine(progress=_progress)
     chat = engine.resume(args.session, pack) if args.session else engine.new_chat(pack)
     stream = not args.json
+    from persona.notices import tool_line, turn_notices
+
     result = engine.turn(chat, text, on_token=(lambda t: print(t, end="", flush=True)) if stream else None,
+                         on_tool=(lambda m: print(tool_line(m), flush=True)) if stream else None,
                          **_overrides(args))
     if args.json:
         _print_json({
@@ -157,6 +160,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if result.stopped == "blocked":
             print(result.reply, end="")
         print()
+        for notice in turn_notices(result.messages):
+            print(f"notice: {notice}", file=sys.stderr)
         print(f"session: {chat.session_id}  (continue with --session {chat.session_id})", file=sys.stderr)
     return 0
 
@@ -169,6 +174,19 @@ def cmd_repl(args: argparse.Namespace) -> int:
     from persona.repl import run_repl
 
     return run_repl(args.persona, session=args.session, overrides=_overrides(args), progress=_progress)
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from persona.plugins import make_manager
+
+    infos = [p.to_dict() for p in make_manager().persona_plugins]
+    if args.json:
+        _print_json(infos)
+        return 0
+    for p in infos:
+        state = f"FAILED: {p['error']}" if p["error"] else ", ".join(p["hooks"])
+        print(f"{p['name']}  ({p['source']}: {p['location']})\n  {state}")
+    return 0
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -231,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(name, cmd_repl, help)
         p.add_argument("persona", nargs="?", default="captain-mara")
         gen_options(p)
+    p = add("plugins", cmd_plugins, "list plugins, where they come from and their hooks")
+    p.add_argument("--json", action="store_true")
     p = add("sessions", cmd_sessions, "list stored conversations")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")

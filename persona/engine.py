@@ -70,6 +70,7 @@ class Engine:
         self.user_name = user_name
         self.load_seconds = 0.0  # model loading (from_pretrained) seen by this engine
         self._loaded: set[int] = set()
+        self._on_tool: Callable[[Message], None] | None = None
         self.tools: dict[str, Tool] = {}
         pm.hook.register_tools(register=self.register_tool)
         pm.hook.startup.call_historic(kwargs={"engine": self})
@@ -115,10 +116,16 @@ class Engine:
         return backend
 
     def turn(self, chat: Chat, text: str, on_token: Callable[[str], None] | None = None,
-             cancel: threading.Event | None = None, **overrides: Any) -> TurnResult:
-        """Run one user turn through the pipeline and commit it to the store."""
+             cancel: threading.Event | None = None, on_tool: Callable[[Message], None] | None = None,
+             **overrides: Any) -> TurnResult:
+        """Run one user turn through the pipeline and commit it to the store.
+
+        ``on_token`` gets reply text as it streams; ``on_tool`` gets each tool
+        result (an ``observation`` message) as soon as it exists.
+        """
         check_message(text)
         before = len(chat.conversation.messages)
+        self._on_tool = on_tool
         try:
             return self._turn(chat, text, on_token, cancel or threading.Event(), overrides)
         except BaseException:
@@ -240,8 +247,11 @@ class Engine:
             except ToolError as exc:
                 error = result = f"error: {exc}"
                 notices.append(f"tool {call.name}: {exc}")
-            conv.messages.append(Message("observation", result, tool_call={"name": call.name, "id": call.id},
-                                         metadata={"error": True} if error else {}))
+            observation = Message("observation", result, tool_call={"name": call.name, "id": call.id},
+                                  metadata={"error": True} if error else {})
+            conv.messages.append(observation)
+            if self._on_tool:
+                self._on_tool(observation)
 
     def _approve(self, call: ToolCall, persona: Persona, conv: Conversation) -> bool | None:
         try:

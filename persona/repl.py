@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from persona.errors import PersonaError
+from persona.notices import tool_line, turn_notices
 
-HELP = """commands: /help  /reset (new conversation)  /session (show id)  /quit"""
+HELP = "commands: /help  /reset (new conversation)  /session (show id)  /quit; tools: /roll 2d6, /clock, /calc 2*3 …"
 
 
 def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, Any] | None = None,
@@ -58,9 +59,17 @@ def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, 
             chat = engine.new_chat(pack)
             say(f"{pack.name}: {chat.conversation.last('assistant').content if pack.greetings else ''}")
             continue
-        say(f"{pack.name}: ", end="")
+        started = [False]
+
+        def on_token(t: str) -> None:
+            if not started[0]:
+                say(f"{pack.name}: ", end="")
+                started[0] = True
+            say(t, end="")
+
         try:
-            result = engine.turn(chat, text, on_token=lambda t: say(t, end=""), **(overrides or {}))
+            result = engine.turn(chat, text, on_token=on_token, on_tool=lambda m: say(tool_line(m)),
+                                 **(overrides or {}))
         except KeyboardInterrupt:
             say(" [stopped]")
             continue
@@ -68,9 +77,11 @@ def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, 
             say()
             print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
             continue
-        if result.stopped == "blocked":
-            say(result.reply, end="")
+        if not started[0]:
+            say(f"{pack.name}: {result.reply}", end="")
         say()
+        for notice in turn_notices(result.messages):
+            say(f"notice: {notice}")
     if chat.stored:
         print(f"session: {chat.session_id}  (resume with: persona repl {pack.id} --session {chat.session_id})",
               file=sys.stderr)

@@ -149,3 +149,12 @@ def test_calculator_refuses_anything_but_arithmetic(pm):
 def test_parse_tool_calls(text, names, rest):
     visible, calls = parse_tool_calls(text)
     assert [c.name for c in calls] == names and visible == rest
+
+
+@pytest.mark.slow
+def test_ask_shows_the_tool_result_of_a_slash_command():
+    from tests.conftest import run_cli
+
+    proc = run_cli("ask", "captain-mara", "/roll 2d6", "--max-tokens", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("[roll_dice] 2d6: ")

@@ -1,0 +1,28 @@
+"""What a front end should tell the user about a turn besides the reply."""
+
+from __future__ import annotations
+
+from persona.conversation import Message
+
+
+def tool_line(message: Message) -> str:
+    """One line for a tool result, e.g. ``[roll_dice] 2d6: 3 + 4 = 7``."""
+    name = (message.tool_call or {}).get("name", "tool")
+    return f"[{name}] {message.content}"
+
+
+def turn_notices(messages: list[Message]) -> list[str]:
+    """Safety verdicts, tool errors and other notices recorded on a turn's messages."""
+    out = []
+    for msg in messages:
+        safety = msg.metadata.get("safety") or {}
+        # An input block is recorded on the user message and on the canned reply: say it once.
+        if safety.get("verdict", "allow") != "allow" and (msg.role == "user" or safety.get("rail") == "output"):
+            verb = {"block": "blocked", "redact": "redacted"}.get(safety["verdict"], safety["verdict"])
+            what = "your message" if safety["rail"] == "input" else "the reply"
+            out.append(f"safety: {what} was {verb} ({safety.get('category') or 'policy'})")
+        out.extend(msg.metadata.get("notices", []))
+        lore = msg.metadata.get("lore")
+        if lore and lore.get("dropped"):
+            out.append(f"lore: {len(lore['dropped'])} entries left out for the lore budget")
+    return out
