@@ -254,15 +254,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sessions", cmd_sessions, "list stored conversations")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
+    from persona.plugins import make_manager
+
+    # Plugins add sub-commands: cli.add_parser(...).set_defaults(func=handler).
+    make_manager().hook.register_commands(cli=sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    debug = getattr(args, "debug", False)
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
     _setup_logging(debug)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except PersonaError as exc:
         if debug:

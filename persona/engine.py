@@ -18,7 +18,7 @@ import pluggy
 
 from persona.context import ContextReport, assemble, to_model_message
 from persona.conversation import Conversation, Message
-from persona.errors import InputError
+from persona.errors import InputError, ModelError
 from persona.models import GenerationParams, Stats, load_backend
 from persona.models.base import Backend
 from persona.packs import Persona
@@ -72,7 +72,9 @@ class Engine:
         self._loaded: set[int] = set()
         self._on_tool: Callable[[Message], None] | None = None
         self.tools: dict[str, Tool] = {}
+        self.backends: dict[str, Callable[..., Backend]] = {}
         pm.hook.register_tools(register=self.register_tool)
+        pm.hook.register_backends(register=self.backends.__setitem__)
         pm.hook.startup.call_historic(kwargs={"engine": self})
 
     def register_tool(self, tool: Tool) -> None:
@@ -107,7 +109,12 @@ class Engine:
     # -- the turn --------------------------------------------------------------------
 
     def backend_for(self, persona: Persona) -> Backend:
-        backend = self.backend_loader(persona.base, self.progress)
+        name = persona.manifest.get("model", {}).get("backend", "hf")
+        if name != "hf" and name not in self.backends:
+            raise ModelError(f"unknown backend {name!r} in {persona.id}'s [model] backend",
+                             f"install the plugin that provides it; known: hf, {', '.join(self.backends) or '(none)'}")
+        loader = self.backends.get(name, self.backend_loader)
+        backend = loader(persona.base, self.progress)
         if id(backend) not in self._loaded:
             self._loaded.add(id(backend))
             self.load_seconds += backend.load_seconds

@@ -135,3 +135,29 @@ def test_persona_plugins_lists_builtins_and_drop_ins(persona_home):
     assert rows["tools_basic"]["source"] == "builtin" and "register_tools" in rows["tools_basic"]["hooks"]
     assert rows["mine"]["source"] == "drop-in" and rows["mine"]["hooks"] == ["response_complete"]
     assert "mine  (drop-in:" in run_cli("plugins").stdout
+
+
+def test_plugin_adds_a_cli_command_and_a_backend(persona_home, tmp_path):
+    (persona_home / "plugins").mkdir(parents=True)
+    (persona_home / "plugins" / "extras.py").write_text('''
+from persona.hookspecs import hookimpl
+from persona.models.scripted import ScriptedBackend
+
+@hookimpl
+def register_commands(cli):
+    cli.add_parser("hello", help="say hello").set_defaults(func=lambda args: print("hello from a plugin") or 0)
+
+@hookimpl
+def register_backends(register):
+    register("echo", lambda base, progress=None: ScriptedBackend(["echo backend says hi"]))
+''')
+    proc = run_cli("hello")
+    assert proc.returncode == 0 and proc.stdout == "hello from a plugin\n"
+    from tests.conftest import MINIMAL, write_pack
+
+    pack_dir = write_pack(tmp_path / "echo-pack", MINIMAL + '[model]\nbackend = "echo"\n')
+    proc = run_cli("ask", str(pack_dir), "hi")
+    assert proc.returncode == 0 and proc.stdout.strip() == "echo backend says hi"
+    pack_dir = write_pack(tmp_path / "nope-pack", MINIMAL + '[model]\nbackend = "nope"\n')
+    proc = run_cli("ask", str(pack_dir), "hi")
+    assert proc.returncode == 2 and "error: unknown backend 'nope'" in proc.stderr
