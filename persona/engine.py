@@ -281,7 +281,8 @@ class Engine:
         persona, conv = chat.persona, chat.conversation
         outgoing = [to_model_message(m) for m in conv.messages if m.metadata.get("context", True)]
         tools = self.allowed_tools(persona)
-        if tools and outgoing and outgoing[0]["role"] == "system":
+        describe_tools = persona.manifest.get("tools", {}).get("prompt", True)
+        if tools and describe_tools and outgoing and outgoing[0]["role"] == "system":
             outgoing[0]["content"] += "\n\n" + describe(list(tools.values()))
         self._call("prepare_messages", messages=outgoing, persona=persona, conversation=conv)
         system = outgoing.pop(0) if outgoing and outgoing[0]["role"] == "system" else None

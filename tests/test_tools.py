@@ -24,6 +24,7 @@ def setup(pm, replies, tools=("roll_dice", "clock", "calculator", "remember", "r
     engine = Engine(pm=pm, backend_loader=lambda ref, progress=None: backend)
     pack = get_pack("captain-mara")
     pack.tools = list(tools)
+    pack.manifest["tools"] = {"allow": list(tools)}  # described in the prompt (the default)
     return engine, engine.new_chat(pack), backend
 
 
@@ -158,3 +159,11 @@ def test_ask_shows_the_tool_result_of_a_slash_command():
     proc = run_cli("ask", "captain-mara", "/roll 2d6", "--max-tokens", "1")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("[roll_dice] 2d6: ")
+
+
+def test_pack_can_keep_tools_out_of_the_prompt_and_still_offer_commands(pm):
+    engine, chat, backend = setup(pm, ["Ha."], tools=("roll_dice",))
+    chat.persona.manifest["tools"] = {"allow": ["roll_dice"], "prompt": False}
+    engine.turn(chat, "/roll d20")
+    assert "roll_dice" not in backend.calls[0][0]["content"]
+    assert chat.conversation.messages[-2].content.startswith("d20: ")

@@ -1,0 +1,256 @@
+"""The built-in lorebook plugin: pack facts that reach the system prompt when the chat mentions them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import pytest
+
+from persona.conversation import Conversation
+from persona.engine import Chat, Engine
+from persona.models.scripted import ScriptedBackend
+from persona.packs import Persona, get_pack, load_pack
+from persona.paths import SHIPPED_PERSONAS
+from persona.store import Store
+from tests.conftest import MINIMAL, write_pack
+
+HEADER = "Facts you know:"
+
+
+def lore_pack(tmp_path, lore) -> Persona:
+    text = lore if isinstance(lore, str) else json.dumps(lore, ensure_ascii=False)
+    folder = write_pack(tmp_path / "lorepack", MINIMAL + '[lorebook]\nentries = "lore.json"\n', {"lore.json": text})
+    return load_pack(folder)
+
+
+def chat_with(pm, pack: Persona) -> tuple[Engine, Chat, ScriptedBackend]:
+    backend = ScriptedBackend(["Aye."])
+    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None: backend)
+    return engine, engine.new_chat(pack), backend
+
+
+def system_sent(backend: ScriptedBackend, call: int = -1) -> str:
+    first = backend.calls[call][0]
+    assert first["role"] == "system"
+    return first["content"]
+
+
+def lore_of(chat: Chat) -> dict | None:
+    """What the newest user message records about lore."""
+    user = [m for m in chat.conversation.messages if m.role == "user"][-1]
+    return user.metadata.get("lore")
+
+
+def test_keyword_in_user_message_puts_its_entry_in_the_system_prompt(pm, tmp_path):
+    pack = lore_pack(tmp_path, [{"keys": ["Port Veyra"], "content": "{{char}} was born in Port Veyra."}])
+    engine, chat, backend = chat_with(pm, pack)
+    engine.turn(chat, "How are you?")
+    assert HEADER not in system_sent(backend) and lore_of(chat) is None
+    engine.turn(chat, "Tell me about port   veyra.")
+    system = system_sent(backend)
+    assert system.startswith("You are Test Char.")
+    assert system.endswith(f"{HEADER}\nTest Char was born in Port Veyra.")
+    assert lore_of(chat) == {"fired": ["Port Veyra"], "dropped": []}
+
+
+def test_keys_ignore_case_unless_the_entry_is_case_sensitive(pm, tmp_path):
+    pack = lore_pack(tmp_path, [
+        {"name": "loose", "keys": ["Veyra"], "content": "Loose fact."},
+        {"name": "strict", "keys": ["Veyra"], "content": "Strict fact.", "case_sensitive": True},
+        # as SillyTavern exports it
+        {"name": "exported", "keys": ["Veyra"], "content": "Exported fact.", "case_sensitive": None,
+         "extensions": {"case_sensitive": True}},
+    ])
+    engine, chat, backend = chat_with(pm, pack)
+    engine.turn(chat, "tell me of VEYRA")
+    assert lore_of(chat)["fired"] == ["loose"] and "Strict fact." not in system_sent(backend)
+    engine.turn(chat, "and of Veyra?")
+    assert lore_of(chat)["fired"] == ["loose", "strict", "exported"]
+
+
+def test_english_keys_match_whole_words_unless_the_entry_opts_out(pm, tmp_path):
+    pack = lore_pack(tmp_path, [
+        {"name": "word", "keys": ["gull"], "content": "Whole-word fact."},
+        {"name": "substring", "keys": ["gull"], "content": "Substring fact.", "match_whole_words": False},
+    ])
+    engine, chat, backend = chat_with(pm, pack)
+    engine.turn(chat, "Do you like seagulls?")
+    assert lore_of(chat)["fired"] == ["substring"] and "Whole-word fact." not in system_sent(backend)
+    engine.turn(chat, "What of the Gull's old crew?")
+    assert lore_of(chat)["fired"] == ["word", "substring"]
+
+
+def test_selective_entry_needs_a_primary_and_a_secondary_key(pm, tmp_path):
+    pack = lore_pack(tmp_path, [
+        {"name": "selective", "keys": ["storm"], "secondary_keys": ["ship"], "selective": True,
+         "content": "The storm sank a ship."},
+        {"name": "not selective", "keys": ["rain"], "secondary_keys": ["ship"], "content": "It always rains."},
+    ])
+    engine, chat, backend = chat_with(pm, pack)
+    engine.turn(chat, "A storm and rain tonight.")
+    # Without `selective`, secondary keys are ignored, as the spec says.
+    assert lore_of(chat)["fired"] == ["not selective"]
+    assert "The storm sank a ship." not in system_sent(backend)
+    engine.turn(chat, "Will the ship hold?")  # the storm is still within the scan depth
+    assert lore_of(chat)["fired"] == ["selective", "not selective"]
+
+
+def test_constant_entries_are_always_in_and_disabled_ones_never(pm, tmp_path):
+    pack = lore_pack(tmp_path, [
+        {"name": "always", "keys": [], "constant": True, "content": "The sea is cold."},
+        {"name": "off", "keys": ["hello"], "enabled": False, "content": "Disabled fact."},
+        {"name": "off constant", "constant": True, "enabled": False, "content": "Disabled constant."},
+    ])
+    engine, chat, backend = chat_with(pm, pack)
+    engine.turn(chat, "hello")
+    system = system_sent(backend)
+    assert "The sea is cold." in system and "Disabled" not in system
+    assert lore_of(chat) == {"fired": ["always"], "dropped": []}
+
+
+@pytest.mark.parametrize("depth, fires", [(4, False), (20, True)])
+def test_scan_depth_bounds_how_far_back_a_key_is_found(pm, tmp_path, depth, fires):
+    pack = lore_pack(tmp_path, {"scan_depth": depth, "entries": [
+        {"keys": ["Black Gull"], "content": "The Black Gull is a schooner."}]})
+    engine, chat, backend = chat_with(pm, pack)
+    engine.turn(chat, "Tell me of the Black Gull.")
+    assert "The Black Gull is a schooner." in system_sent(backend)
+    for i in range(5):
+        engine.turn(chat, f"Something else, number {i}.")
+    # The key is now 10 messages behind the newest one.
+    assert ("The Black Gull is a schooner." in system_sent(backend)) is fires
+
+
+def test_token_budget_drops_the_lowest_priority_entries_and_records_them(pm, tmp_path):
+    entries = [
+        {"name": "low", "keys": ["alpha"], "insertion_order": 10, "content": "Low priority fact about alpha."},
+        {"name": "mid", "keys": ["alpha"], "insertion_order": 20, "content": "Middle priority fact about alpha."},
+        {"name": "high", "keys": ["alpha"], "insertion_order": 30, "content": "High priority fact about alpha."},
+        {"name": "constant", "constant": True, "insertion_order": 1, "content": "A constant fact."},
+    ]
+    # Room for every entry but the lowest one; tokens are estimated as UTF-8 bytes // 4 + 1.
+    budget = sum(len(e["content"].encode()) // 4 + 1 for e in entries if e["name"] != "low")
+    pack = lore_pack(tmp_path, {"token_budget": budget, "entries": entries})
+    engine, chat, backend = chat_with(pm, pack)
+    engine.turn(chat, "alpha?")
+    system = system_sent(backend)
+    assert "Low priority fact" not in system
+    assert system.endswith(f"{HEADER}\nA constant fact.\nMiddle priority fact about alpha.\n"
+                           "High priority fact about alpha.")
+    assert lore_of(chat) == {"fired": ["constant", "mid", "high"], "dropped": ["low"]}
+
+
+def test_fired_entries_are_written_in_insertion_order(pm, tmp_path):
+    pack = lore_pack(tmp_path, [
+        {"keys": ["alpha"], "insertion_order": 30, "content": "Third."},
+        {"keys": ["alpha"], "insertion_order": 10, "content": "First."},
+        {"keys": ["alpha"], "insertion_order": 20, "content": "Second."},
+    ])
+    engine, chat, backend = chat_with(pm, pack)
+    engine.turn(chat, "alpha")
+    assert system_sent(backend).endswith(f"{HEADER}\nFirst.\nSecond.\nThird.")
+
+
+def test_stored_user_message_records_which_lore_fired(pm, tmp_path):
+    pack = lore_pack(tmp_path, [{"name": "tavern", "keys": ["tavern"], "content": "The tavern is old."}])
+    engine, chat, _ = chat_with(pm, pack)
+    engine.turn(chat, "Nice weather.")
+    engine.turn(chat, "How old is the tavern?")
+    _, stored = Store().load(chat.session_id)
+    users = [m for m in stored.messages if m.role == "user"]
+    assert "lore" not in users[0].metadata
+    assert users[1].metadata["lore"] == {"fired": ["tavern"], "dropped": []}
+
+
+@pytest.mark.parametrize("text", [
+    "{not json",
+    json.dumps({"entries": 3}),
+    json.dumps([{"keys": ["alpha"], "content": 5}]),
+    json.dumps([{"keys": ["alpha"], "content": "x", "enabled": "no"}]),
+    "[" + " " * (1024 * 1024) + "]",
+], ids=["not-json", "entries-not-a-list", "content-not-text", "enabled-not-a-flag", "over-1-MiB"])
+def test_malformed_lore_file_is_skipped_with_one_warning_and_turns_still_work(pm, tmp_path, caplog, text):
+    pack = lore_pack(tmp_path, text)
+    engine, chat, backend = chat_with(pm, pack)
+    with caplog.at_level(logging.WARNING, logger="persona"):
+        assert engine.turn(chat, "alpha").reply == "Aye."
+        assert engine.turn(chat, "alpha again").reply == "Aye."
+    assert HEADER not in system_sent(backend)
+    warnings = [r for r in caplog.records if "lorebook" in r.getMessage()]
+    assert len(warnings) == 1 and "lore.json" in warnings[0].getMessage()
+
+
+def test_regex_keys_are_refused_with_a_warning_and_other_entries_still_fire(pm, tmp_path, caplog):
+    pack = lore_pack(tmp_path, [
+        {"name": "regex", "keys": ["/gul+/i"], "content": "Regex fact."},
+        {"name": "plain", "keys": ["gull"], "content": "Plain fact."},
+    ])
+    engine, chat, backend = chat_with(pm, pack)
+    with caplog.at_level(logging.WARNING, logger="persona"):
+        engine.turn(chat, "gull")
+    assert "regex keys" in caplog.text
+    assert lore_of(chat)["fired"] == ["plain"] and "Regex fact." not in system_sent(backend)
+
+
+def test_chinese_keys_fire_inside_chinese_text(pm, tmp_path):
+    pack = lore_pack(tmp_path, [
+        {"name": "黑鸥号", "keys": ["黑鸥号"], "content": "黑鸥号是玛拉的双桅纵帆船。"},
+        {"name": "Mara", "keys": ["Mara"], "content": "Mara is a retired captain."},
+    ])
+    engine, chat, backend = chat_with(pm, pack)
+    engine.turn(chat, "你听说过黑鸥号吗？你认识Mara吗？")
+    system = system_sent(backend)
+    assert "黑鸥号是玛拉的双桅纵帆船。" in system and "Mara is a retired captain." in system
+    assert lore_of(chat)["fired"] == ["黑鸥号", "Mara"]
+
+
+@pytest.mark.parametrize("shape", ["bare list", "character_book", "card v2", "lorebook v3"])
+def test_tavern_book_shapes_are_accepted_and_unknown_fields_ignored(pm, tmp_path, shape):
+    entries = [{"id": 7, "keys": ["alpha"], "content": "Alpha fact.", "position": "before_char",
+                "extensions": {"someone/else": {"x": 1}}, "unheard_of": True}]
+    book = {"name": "Book", "scan_depth": 4, "token_budget": 100, "recursive_scanning": False,
+            "extensions": {}, "entries": entries}
+    lore = {"bare list": entries, "character_book": book,
+            "card v2": {"spec": "chara_card_v2", "spec_version": "2.0", "data": {"name": "X", "character_book": book}},
+            "lorebook v3": {"spec": "lorebook_v3", "data": book}}[shape]
+    engine, chat, backend = chat_with(pm, lore_pack(tmp_path, lore))
+    engine.turn(chat, "alpha")
+    assert system_sent(backend).endswith(f"{HEADER}\nAlpha fact.")
+
+
+def test_unchanged_lore_file_is_parsed_once_and_an_edit_applies_next_turn(pm, tmp_path, monkeypatch):
+    pack = lore_pack(tmp_path, [{"keys": ["alpha"], "content": "Old fact."}])
+    plugin = pm.get_plugin("lorebook")
+    parsed = []
+    real_parse = plugin.parse
+    monkeypatch.setattr(plugin, "parse", lambda data, where="": parsed.append(where) or real_parse(data, where))
+    engine, chat, backend = chat_with(pm, pack)
+    engine.turn(chat, "alpha")
+    engine.turn(chat, "alpha")
+    assert len(parsed) == 1
+    pack.lorebook.write_text(json.dumps([{"keys": ["alpha"], "content": "New fact."}]))
+    stat = pack.lorebook.stat()
+    os.utime(pack.lorebook, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    engine.turn(chat, "alpha")
+    assert len(parsed) == 2 and system_sent(backend).endswith(f"{HEADER}\nNew fact.")
+
+
+def test_lore_becomes_the_system_message_when_there_is_none(pm, tmp_path):
+    pack = lore_pack(tmp_path, [{"keys": ["alpha"], "content": "Alpha fact."}])
+    conv = Conversation()
+    conv.add("user", "alpha")
+    messages = [{"role": "user", "content": "alpha"}]
+    pm.hook.prepare_messages(messages=messages, persona=pack, conversation=conv)
+    assert messages == [{"role": "system", "content": f"{HEADER}\nAlpha fact."}, {"role": "user", "content": "alpha"}]
+
+
+def test_shipped_captain_mara_knows_her_ship_when_asked(pm):
+    lore = json.loads((SHIPPED_PERSONAS / "captain-mara" / "lore.json").read_text())
+    gull = next(e for e in lore["entries"] if e["name"] == "The Black Gull")
+    engine, chat, backend = chat_with(pm, get_pack("captain-mara"))
+    engine.turn(chat, "What became of the Black Gull?")
+    system = system_sent(backend)
+    assert "Captain Mara" in system and system.endswith(gull["content"])
+    assert lore_of(chat) == {"fired": ["The Black Gull"], "dropped": []}
