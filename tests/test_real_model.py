@@ -194,3 +194,10 @@ def test_local_gguf_file_and_local_hf_folder_work_as_bases(tmp_path, backend, pm
         result = engine.turn(engine.new_chat(load_pack(folder)), "Hello!", max_new_tokens=6, seed=0)
         assert result.timings["new_tokens"] > 0
     assert resolve(str(weights_folder(spec))).kind == "hf" and resolve(spec.source).kind == "gguf"
+
+
+def test_repl_runs_tool_commands_and_shows_their_result():
+    proc = run_cli("repl", "captain-mara", "--seed", "2", "--max-tokens", "20", input="/roll 2d6\n/calc 2*3\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "[roll_dice] 2d6: " in proc.stdout
+    assert "[calculator]" not in proc.stdout  # not in Captain Mara's [tools] allow list
