@@ -31,7 +31,8 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python bench/bench_chat.py | tee bench/RESULTS.md.new
-	@echo "copy the table into bench/RESULTS.md"
+	$(BIN)/python bench/bench_safety.py | tee -a bench/RESULTS.md.new
+	@echo "copy the tables into bench/RESULTS.md"
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -224,3 +224,17 @@ def test_reply_cut_by_the_token_limit_ends_at_its_last_full_sentence(pm):
     engine = make_engine(pm, ScriptedBackend(["Aye, I sailed. The sea was kind."]))
     chat = engine.new_chat(get_pack("captain-mara"))
     assert engine.turn(chat, "story?").reply == "Aye, I sailed. The sea was kind."
+
+
+def test_turn_notices_say_what_safety_and_tools_did():
+    from persona.conversation import Message
+    from persona.notices import turn_notices
+
+    msgs = [Message("user", "x", metadata={"safety": {"verdict": "block", "category": "self_harm", "rail": "input"}}),
+            Message("assistant", "help", metadata={"safety": {"verdict": "block", "category": "self_harm",
+                                                              "rail": "input"}}),
+            Message("assistant", "[email removed]", metadata={"safety": {"verdict": "redact", "category": "pii",
+                                                                         "rail": "output"},
+                                                              "notices": ["tool clock: timed out"]})]
+    assert turn_notices(msgs) == ["safety: your message was blocked (self_harm)",
+                                  "safety: the reply was redacted (pii)", "tool clock: timed out"]

@@ -201,3 +201,41 @@ def test_repl_runs_tool_commands_and_shows_their_result():
     assert proc.returncode == 0, proc.stderr
     assert "[roll_dice] 2d6: " in proc.stdout
     assert "[calculator]" not in proc.stdout  # not in Captain Mara's [tools] allow list
+
+
+def test_drop_in_plugin_sees_a_real_turn_of_the_cli_in_order(persona_home, tmp_path):
+    """A user's drop-in plugin, on the real model, through the real `persona ask`."""
+    log = tmp_path / "calls.txt"
+    (persona_home / "plugins").mkdir(parents=True)
+    (persona_home / "plugins" / "recorder.py").write_text(f'''
+from persona.hookspecs import hookimpl
+
+def note(name):
+    with open({str(log)!r}, "a") as fh:
+        fh.write(name + "\\n")
+
+@hookimpl
+def moderate_input(text):
+    note("moderate_input")
+
+@hookimpl
+def analyze_message(message):
+    note("analyze_message:" + message.role)
+
+@hookimpl
+def prepare_messages(messages):
+    note("prepare_messages")
+
+@hookimpl
+def moderate_output(text):
+    note("moderate_output")
+
+@hookimpl
+def response_complete(message):
+    note("response_complete")
+''')
+    record = ask("captain-mara", "Hello there!", "--seed", "1")
+    assert log.read_text().split() == ["moderate_input", "analyze_message:user", "prepare_messages",
+                                       "moderate_output", "analyze_message:assistant", "response_complete"]
+    user, reply = record["messages"][-2:]
+    assert "sentiment" in user["metadata"] and "sentiment" in reply["metadata"]

@@ -1,0 +1,377 @@
+"""Built-in safety rails: one on what the user types, one on what the character replies.
+
+Each pack picks a level in persona.toml (standard if it does not say)::
+
+    [extensions.safety]
+    level = "standard"   # or "strict", or "off"
+
+Input rail, English and Chinese: self-harm (no generation; a short supportive
+reply with crisis lines instead), sexual content involving minors, violence
+against people, hate, prompt injection and system-prompt extraction. Output
+rail: the same harms, a reply that reads back the system prompt, and personal
+data (e-mail addresses, phone numbers, Chinese ID and card numbers), which is
+redacted rather than blocked. ``strict`` adds crime how-tos, profanity and
+milder phrasings, and no longer excuses violence in games or fiction.
+
+The patterns are data, in ``_safety_patterns.py``; this module only applies
+them. Both hooks are ``trylast`` so that a user's own moderation plugin has the
+first word. Fail-closed handling of a crash is the engine's job.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from bisect import bisect_left, bisect_right
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from persona.engine import MAX_MESSAGE_CHARS
+from persona.hookspecs import hookimpl
+from persona.verdict import Verdict
+
+log = logging.getLogger("persona")
+LEVELS = ("off", "standard", "strict")
+DEFAULT_LEVEL = "standard"
+# The harm rules read at most this many characters: the engine refuses longer
+# user messages before moderation, so the input rail loses nothing, and a reply
+# is bounded by max_new_tokens (a few hundred tokens in the shipped packs). It
+# keeps a hostile 100 KB string under ~25 ms, where scanning all of it with
+# ~120 separate patterns costs 50-80 ms. Personal-data redaction and the
+# verbatim-span leak check are linear passes and always read the whole reply.
+SCAN_CHARS = MAX_MESSAGE_CHARS
+# The leak check indexes at most this much of a system prompt: more than any
+# context window we run holds, and it bounds the one-off indexing cost.
+MAX_PROMPT_CHARS = 32_000
+
+
+def _load_patterns():
+    # plugins/ is not a package, so the data module is loaded by path, the way
+    # persona.plugins loads this file; its leading "_" keeps it from being a plugin.
+    path = Path(__file__).with_name("_safety_patterns.py")
+    spec = importlib.util.spec_from_file_location("persona_builtin__safety_patterns", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+P = _load_patterns()
+
+
+# -- compiled rules --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    category: str
+    lang: str
+    regex: re.Pattern[str]
+    context: re.Pattern[str] | None  # must also match in the same sentence, nearby
+    unless: re.Pattern[str] | None  # a match with this nearby is let through
+
+
+def _compile_rules(categories: list, level: str) -> list[Rule]:
+    """One rule per table entry, in the tables' priority order.
+
+    Each pattern is compiled on its own, without re.IGNORECASE (the text is
+    lower-cased instead): joined into one alternation, or case-insensitive,
+    they lose the first-character skip that keeps a scan fast.
+    """
+    rules = []
+    for category, table in categories:
+        excuse = P.UNLESS.get(category)
+        for lang in ("en", "zh"):
+            unless = excuse[lang] if excuse and level in excuse["levels"] else None
+            for entry in table["standard"][lang] + (table["strict"][lang] if level == "strict" else []):
+                context, anchor = entry if isinstance(entry, tuple) else (None, entry)
+                rules.append(Rule(category, lang, re.compile(anchor), context and re.compile(context),
+                                  unless and re.compile(unless)))
+    return rules
+
+
+RULES = {rail: {level: _compile_rules(categories, level) for level in ("standard", "strict")}
+         for rail, categories in (("input", P.INPUT_CATEGORIES), ("output", P.OUTPUT_CATEGORIES))}
+PII = [(kind, needle, re.compile(source), placeholders) for kind, needle, source, placeholders in P.PII]
+
+
+# -- settings and text ------------------------------------------------------------
+
+_warned: set[str] = set()
+
+
+def level_for(persona) -> str:
+    """The pack's ``[extensions.safety] level``; an unknown value warns and means standard."""
+    settings = (getattr(persona, "extensions", None) or {}).get("safety") or {}
+    level = settings.get("level", DEFAULT_LEVEL) if isinstance(settings, dict) else DEFAULT_LEVEL
+    level = str(level).strip().lower()
+    if level not in LEVELS:
+        if level not in _warned:
+            _warned.add(level)
+            log.warning("safety level %r is not one of %s; using %s", level, ", ".join(LEVELS), DEFAULT_LEVEL)
+        return DEFAULT_LEVEL
+    return level
+
+
+# Invisible characters dropped and curly quotes straightened before matching,
+# so "ig\u200bnore" or "I’m" read as written.
+_FOLD = {**dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff")),
+         ord("‘"): "'", ord("’"): "'", ord("ʼ"): "'"}
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+_SENTENCE_END = re.compile(r"[.?!\n。！？]")
+
+
+class _Text:
+    """One reading of the text, with the places each helper regex (contexts,
+    excuses, sentence ends) matches found once and then looked up by bisection,
+    so a text full of near misses costs one pass per regex, not one per miss."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._found: dict[re.Pattern[str], tuple[list[int], list[int]]] = {}
+
+    def _places(self, regex: re.Pattern[str]) -> tuple[list[int], list[int]]:
+        if regex not in self._found:
+            spans = [m.span() for m in regex.finditer(self.text)]
+            self._found[regex] = ([s for s, _ in spans], [e for _, e in spans])
+        return self._found[regex]
+
+    def anywhere(self, regex: re.Pattern[str]) -> bool:
+        return bool(self._places(regex)[0])
+
+    def within(self, regex: re.Pattern[str], lo: int, hi: int) -> bool:
+        """Whether ``regex`` matches wholly inside text[lo:hi]."""
+        starts, ends = self._places(regex)
+        i = bisect_left(starts, lo)
+        return i < len(starts) and ends[i] <= hi
+
+    def sentence(self, start: int, end: int, reach: int) -> tuple[int, int]:
+        """The stretch around text[start:end], at most ``reach`` either side, inside one sentence."""
+        stops, after_stops = self._places(_SENTENCE_END)
+        i, j = bisect_right(after_stops, start), bisect_left(stops, end)
+        lo = max(start - reach, after_stops[i - 1] if i else 0)
+        hi = min(end + reach, stops[j] if j < len(stops) else len(self.text))
+        return lo, hi
+
+
+def _views(text: str) -> dict[str, _Text | None]:
+    """The text as each rule set reads it: NFKC-normalised and lower-cased; for
+    Chinese rules also without spaces between characters (忽 略 之 前); with digit
+    and symbol swaps undone for the word lists (n1gger)."""
+    norm = unicodedata.normalize("NFKC", text[:SCAN_CHARS]).translate(_FOLD).lower()
+    leet = norm.translate(P.LEET)
+    return {"en": _Text(norm), "zh": _Text(_CJK_GAP.sub("", norm)) if _CJK.search(norm) else None,
+            "leet": _Text(leet) if leet != norm else None}
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isascii() and (c.isalnum() or c == "_")
+
+
+def _hit(rule: Rule, view: _Text) -> bool:
+    """Whether ``rule`` matches at a word start, with its context and without an excuse."""
+    text = view.text
+    if rule.context is not None and not view.anywhere(rule.context):
+        return False
+    pos = 0
+    while (m := rule.regex.search(text, pos)) is not None:
+        start, end = m.span()
+        pos = start + 1
+        if rule.lang == "en" and start and _is_word_char(text[start]) and _is_word_char(text[start - 1]):
+            continue  # starts inside a word ("skill myself")
+        if rule.context is not None and not view.within(rule.context,
+                                                        *view.sentence(start, end, P.CONTEXT_WINDOW)):
+            continue
+        if rule.unless is not None and view.within(rule.unless, max(0, start - P.UNLESS_WINDOW),
+                                                   end + P.UNLESS_WINDOW):
+            continue
+        return True
+    return False
+
+
+def _scan(rules: list[Rule], views: dict[str, _Text | None]) -> Rule | None:
+    """The first rule that matches."""
+    for rule in rules:
+        readings = [views[rule.lang]]
+        if rule.lang == "en" and rule.category in P.LEET_CATEGORIES:
+            readings.append(views["leet"])
+        if any(view is not None and _hit(rule, view) for view in readings):
+            return rule
+    return None
+
+
+def _lang(persona) -> str:
+    return "zh" if str(getattr(persona, "language", "en")).lower().startswith("zh") else "en"
+
+
+def _reply(key: str, lang: str, persona) -> str:
+    return P.REPLIES[key][lang].format(name=getattr(persona, "name", "") or "The character")
+
+
+# -- personal data -----------------------------------------------------------------
+
+
+def _luhn(number: str) -> bool:
+    digits = [int(c) for c in number if c.isdigit()][::-1]
+    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(digits))
+    return total % 10 == 0
+
+
+def _phone_digits(number: str) -> bool:
+    return 7 <= sum(c.isdigit() for c in number) <= 15
+
+
+_VALID = {"card": _luhn, "phone": _phone_digits}  # kinds without an entry need no check
+
+
+def redact(text: str, lang: str = "en") -> str:
+    """``text`` with e-mail addresses, phone, ID and card numbers replaced by placeholders."""
+    for kind, needle, regex, placeholders in PII:
+        if needle not in text:
+            continue
+        valid = _VALID.get(kind)
+        placeholder = placeholders[lang]
+        text = regex.sub(lambda m: placeholder if valid is None or valid(m.group()) else m.group(), text)
+    return text
+
+
+# -- system-prompt leakage ------------------------------------------------------------
+
+_TOKEN = re.compile(r"[\u3400-\u9fff]|[^\W_]+")  # one Chinese character, or a run of letters and digits
+_SECOND_PERSON = re.compile(P.SECOND_PERSON)
+
+
+def _fold(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+@lru_cache(maxsize=32)
+def _fold_prompt(prompt: str) -> str:
+    return _fold(prompt[:MAX_PROMPT_CHARS])
+
+
+@lru_cache(maxsize=32)
+def _seed_index(prompt: str, k: int) -> dict[str, list[int]]:
+    """Where each k-character piece of the prompt starts (at most 4 places each).
+    Pieces of fewer than 6 distinct characters (rules, runs of dashes) are layout,
+    not content, and are left out."""
+    index: dict[str, list[int]] = {}
+    for i in range(len(prompt) - k + 1):
+        piece = prompt[i:i + k]
+        if len(set(piece)) >= 6:
+            places = index.setdefault(piece, [])
+            if len(places) < 4:
+                places.append(i)
+    return index
+
+
+def _common_run(a: str, i: int, b: str, j: int, limit: int, step: int) -> int:
+    """How many characters a and b agree on walking from a[i], b[j] in direction
+    ``step`` (+1 or -1), up to ``limit``: a binary search over slice comparisons."""
+    if step < 0:
+        limit = min(limit, i, j)
+        same = lambda n: a[i - n:i] == b[j - n:j]  # noqa: E731
+    else:
+        limit = min(limit, len(a) - i, len(b) - j)
+        same = lambda n: a[i:i + n] == b[j:j + n]  # noqa: E731
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if same(mid) else (lo, mid - 1)
+    return lo
+
+
+def _shared_spans(prompt: str, reply: str, min_len: int):
+    """(start, end) of stretches of ``reply``, at least ``min_len`` long, that also occur in ``prompt``.
+
+    Any such stretch contains a reply window that starts at a multiple of
+    k = ceil(min_len / 2) and lies wholly inside it, so only those windows are
+    looked up in the prompt's index; a hit is then grown both ways (at most
+    4 * min_len ahead) and the scan resumes after it. Linear in the reply.
+    """
+    k = (min_len + 1) // 2
+    index = _seed_index(prompt, k)
+    p = 0
+    while p + k <= len(reply):
+        best = None
+        for q in index.get(reply[p:p + k], ()):
+            start = p - _common_run(reply, p, prompt, q, k - 1, -1)
+            end = p + k + _common_run(reply, p + k, prompt, q + k, 4 * min_len, +1)
+            if end - start >= min_len and (best is None or end > best[1]):
+                best = (start, end)
+        if best:
+            yield best
+        p = max(p + k, best[1] // k * k) if best else p + k
+
+
+@lru_cache(maxsize=32)
+def _prompt_ngrams(prompt: str, n: int) -> frozenset[tuple[str, ...]]:
+    tokens = _TOKEN.findall(prompt)
+    return frozenset(zip(*(tokens[i:] for i in range(n))))
+
+
+def leaks_prompt(prompt: str, reply: str, level: str = "standard") -> bool:
+    """Whether ``reply`` reproduces a long span or a large share of ``prompt``.
+
+    At standard a long span counts only when it keeps the prompt's instruction
+    voice ("you ...", "你..."): a character restating its own backstory in the
+    first person ("I'm Captain Mara, a retired smuggler who ...") is not a leak.
+    """
+    limits = P.LEAK[level]
+    prompt, reply = _fold_prompt(prompt), _fold(reply)
+    if not prompt or not reply:
+        return False
+    for start, end in _shared_spans(prompt, reply, limits["span"]):
+        if not limits["second_person"] or _SECOND_PERSON.search(reply, start, end):
+            return True
+    grams = _prompt_ngrams(prompt, P.LEAK_NGRAM)
+    if not grams:
+        return False
+    tokens = _TOKEN.findall(reply, 0, SCAN_CHARS)  # a reworded copy is looked for where the harm rules look
+    shared = len(grams.intersection(zip(*(tokens[i:] for i in range(P.LEAK_NGRAM)))))
+    return shared >= P.LEAK_MIN_NGRAMS and shared / len(grams) >= limits["share"]
+
+
+def _system_prompt(persona, conversation) -> str:
+    # The prompt as the model saw it ({{user}} expanded), else the pack's own.
+    messages = getattr(conversation, "messages", None) or []
+    if messages and messages[0].role == "system":
+        return messages[0].content
+    return persona.system_prompt() if hasattr(persona, "system_prompt") else ""
+
+
+# -- hooks -------------------------------------------------------------------------
+
+
+@hookimpl(trylast=True)
+def moderate_input(text, persona):
+    """Block the user's message, with a reply to show instead, or return None."""
+    level = level_for(persona)
+    if level == "off" or not text:
+        return None
+    rule = _scan(RULES["input"][level], _views(text))
+    if rule is None:
+        return None
+    return Verdict("block", category=rule.category, reply=_reply(rule.category, rule.lang, persona))
+
+
+@hookimpl(trylast=True)
+def moderate_output(text, persona, conversation):
+    """Block a harmful or prompt-leaking reply, redact personal data in it, or return None."""
+    level = level_for(persona)
+    if level == "off" or not text:
+        return None
+    lang = _lang(persona)
+    rule = _scan(RULES["output"][level], _views(text))
+    if rule is not None:
+        key = "self_harm_output" if rule.category == "self_harm" else rule.category
+        return Verdict("block", category=rule.category, reply=_reply(key, lang, persona))
+    if leaks_prompt(_system_prompt(persona, conversation), text, level):
+        return Verdict("block", category="prompt_leak", reply=_reply("prompt_leak", lang, persona))
+    redacted = redact(text, lang)
+    if redacted != text:
+        return Verdict("redact", category="pii", text=redacted)
+    return None
