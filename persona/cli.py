@@ -170,6 +170,29 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {"seed": args.seed, "max_new_tokens": args.max_tokens, "temperature": args.temperature}
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise PersonaError("persona chat needs a terminal", "use `persona repl` over a pipe or in scripts")
+    from persona.packs import get_pack
+    from persona.store import Store
+
+    session = None
+    if args.resume is not None:
+        store = Store()
+        if args.resume == "":
+            recent = store.sessions(1)
+            if not recent:
+                raise PersonaError("there is no saved session to resume", "start one with `persona chat`")
+            session = recent[0].id
+        else:
+            session = store.info(args.resume).id
+    else:
+        get_pack(args.persona)  # a clear error before the screen switches
+    from persona.tui.app import run
+
+    return run(args.persona, session)
+
+
 def cmd_repl(args: argparse.Namespace) -> int:
     from persona.repl import run_repl
 
@@ -186,6 +209,25 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     for p in infos:
         state = f"FAILED: {p['error']}" if p["error"] else ", ".join(p["hooks"])
         print(f"{p['name']}  ({p['source']}: {p['location']})\n  {state}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from persona.export import export_text
+    from persona.store import Store
+
+    info, conv = Store().load(args.session)
+    text = export_text(conv, args.format, title=info.persona)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise PersonaError(f"{out} already exists", "choose another file name, or pass --force to overwrite it")
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
     return 0
 
 
@@ -244,11 +286,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("message", help="the message; - reads it from stdin")
     p.add_argument("--json", action="store_true", help="print the whole turn record as JSON")
     gen_options(p)
-    for name, help in (("repl", "line-based chat (works over a pipe)"),
-                       ("chat", "chat with a character (the plain REPL until the TUI lands)")):
-        p = add(name, cmd_repl, help)
-        p.add_argument("persona", nargs="?", default="captain-mara")
-        gen_options(p)
+    p = add("repl", cmd_repl, "line-based chat (works over a pipe)")
+    p.add_argument("persona", nargs="?", default="captain-mara")
+    gen_options(p)
+    p = add("chat", cmd_chat, "chat with a character in the terminal UI")
+    p.add_argument("persona", nargs="?", default="captain-mara")
+    p.add_argument("--resume", nargs="?", const="", metavar="ID",
+                   help="resume a saved session (the latest without an ID)")
+    p = add("export", cmd_export, "write a stored conversation as ShareGPT JSON or Markdown")
+    p.add_argument("session", help="session id (see `persona sessions`)")
+    p.add_argument("--format", choices=["sharegpt", "markdown"], default="sharegpt")
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p = add("plugins", cmd_plugins, "list plugins, where they come from and their hooks")
     p.add_argument("--json", action="store_true")
     p = add("sessions", cmd_sessions, "list stored conversations")

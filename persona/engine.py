@@ -106,6 +106,18 @@ class Engine:
                              f"continue it with `persona ask {info.persona} --session {session_id} ...`")
         return Chat(persona, conv, session_id, stored=len(conv.messages))
 
+    def undo(self, chat: Chat) -> bool:
+        """Remove the last turn (the last user message and all after it). False if none."""
+        msgs = chat.conversation.messages
+        last_user = next((i for i in range(len(msgs) - 1, -1, -1) if msgs[i].role == "user"), None)
+        if last_user is None:
+            return False
+        if chat.stored > last_user:
+            self.store.truncate(chat.session_id, last_user)
+            chat.stored = last_user
+        del msgs[last_user:]
+        return True
+
     # -- the turn --------------------------------------------------------------------
 
     def backend_for(self, persona: Persona) -> Backend:

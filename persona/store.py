@@ -146,6 +146,12 @@ class Store:
                                          metadata=json.loads(metadata)))
         return info, conv
 
+    def truncate(self, session_id: str, keep: int) -> None:
+        """Delete a session's messages from position ``keep`` on (``/undo``), atomically."""
+        with self.lock, self.db:
+            self.db.execute("DELETE FROM messages WHERE session_id = ? AND seq >= ?", (session_id, keep))
+            self.db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (time.time(), session_id))
+
     def add_note(self, persona: str, text: str) -> None:
         """A per-persona note (the remember tool); kept across sessions."""
         with self.lock, self.db:

@@ -1,0 +1,190 @@
+"""The Textual app under Pilot, on the scripted backend and real SQLite."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from persona.engine import Engine
+from persona.models.scripted import ScriptedBackend
+from persona.plugins import make_manager
+from persona.store import Store
+from persona.tui.app import PersonaApp
+from persona.tui.screens import HelpScreen, PersonaPicker, SessionBrowser
+from persona.tui.widgets import ChatMessage, Composer, Notice, StatusBar
+
+SIZE = (100, 32)
+
+
+class SlowBackend(ScriptedBackend):
+    """Streams one word every 50 ms, so a test can stop it midway."""
+
+    def stream(self, messages, params, cancel, stats):
+        for chunk in super().stream(messages, params, cancel, stats):
+            time.sleep(0.05)
+            yield chunk
+
+
+def make_app(replies=("Aye.",), persona="captain-mara", session=None, backend=None):
+    backend = backend or ScriptedBackend(list(replies))
+    engine = Engine(pm=make_manager(load_entrypoints=False), backend_loader=lambda r, p=None: backend)
+    return PersonaApp(persona, session, engine=engine), backend
+
+
+def bubbles(app):
+    return [(w.role, w._markdown) for w in app.query(ChatMessage)]
+
+
+def notices(app):
+    return [str(w.render()) for w in app.query(Notice)]
+
+
+async def send(pilot, text):
+    app = pilot.app
+    app.query_one(Composer).text = text
+    await pilot.press("enter")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_send_a_message_and_see_the_reply_streamed_and_saved():
+    app, _ = make_app(["Ahoy, friend. Sit down."])
+    async with app.run_test(size=SIZE) as pilot:
+        assert bubbles(app) == [("assistant", app.chat.persona.greetings[0])]
+        await send(pilot, "Who are you?")
+        assert bubbles(app)[-2:] == [("user", "Who are you?"), ("assistant", "Ahoy, friend. Sit down.")]
+        status = str(app.query_one(StatusBar).render())
+        assert "Captain Mara" in status and "smollm2-135m" in status and "tok/s" in status
+        assert app.query_one(Composer).text == ""
+    stored = Store().load(app.chat.session_id)[1]
+    assert [m.content for m in stored.messages[-2:]] == ["Who are you?", "Ahoy, friend. Sit down."]
+
+
+async def test_markup_and_terminal_escapes_are_shown_literally():
+    nasty = "[bold]x[/] [link=https://e.vil]y[/link] \x1b[31mred \x1b]8;;http://e.vil\x07z \x1b]52;c;aGk=\x07"
+    app, _ = make_app([nasty])
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "[red]me[/red] \x1b[2J")
+        user, reply = bubbles(app)[-2:]
+        assert user[1] == "[red]me[/red] ␛[2J"
+        assert "\x1b" not in reply[1] and "[bold]x[/]" in reply[1] and "[link=https://e.vil]" in reply[1]
+        assert "␛]52;c;aGk=" in reply[1]
+
+
+async def test_escape_stops_generation_and_keeps_the_partial_reply():
+    words = " ".join(f"word{i}" for i in range(200))
+    app, _ = make_app(backend=SlowBackend([words]))
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one(Composer).text = "talk"
+        await pilot.press("enter")
+        await pilot.pause(0.4)
+        assert app.busy
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not app.busy
+        partial = bubbles(app)[-1][1]
+        assert partial.startswith("word0") and "word199" not in partial
+        assert "(stopped)" in notices(app)
+    reply = Store().load(app.chat.session_id)[1].messages[-1]
+    assert reply.metadata["stopped"] is True and reply.content == partial
+
+
+async def test_a_crash_in_generation_shows_an_error_and_the_app_stays_usable():
+    app, backend = make_app(["Fine now."])
+    async with app.run_test(size=SIZE) as pilot:
+        backend.fail_with = RuntimeError("GPU on fire")
+        await send(pilot, "first")
+        assert any("GPU on fire" in n for n in notices(app))
+        assert [r for r, _ in bubbles(app)] == ["assistant"]  # only the greeting
+        backend.fail_with = None
+        await send(pilot, "second")
+        assert bubbles(app)[-1] == ("assistant", "Fine now.")
+    assert [m.content for m in Store().load(app.chat.session_id)[1].messages if m.role == "user"] == ["second"]
+
+
+async def test_resume_shows_every_committed_turn():
+    app, _ = make_app(["One.", "Two."])
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "a")
+        await send(pilot, "b")
+    session = app.chat.session_id
+    again, _ = make_app(session=session)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert [t for _, t in bubbles(again)][-4:] == ["a", "One.", "b", "Two."]
+
+
+async def test_session_browser_resumes_a_past_session():
+    app, _ = make_app(["Old reply."])
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "an old question")
+        old = app.chat.session_id
+        await send(pilot, "/reset")
+        assert app.chat.session_id != old
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, SessionBrowser)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.chat.session_id == old
+        assert ("user", "an old question") in bubbles(app)
+
+
+async def test_persona_picker_and_slash_persona_switch_character():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, PersonaPicker)
+        await pilot.press("escape")
+        await send(pilot, "/persona professor-thistle")
+        assert app.chat.persona.id == "professor-thistle"
+        assert bubbles(app) == [("assistant", app.chat.persona.render(app.chat.persona.greetings[0]))]
+        await send(pilot, "/persona nobody")
+        assert any("unknown persona 'nobody'" in n for n in notices(app))
+
+
+async def test_slash_commands_help_system_undo_export_and_tools(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app, _ = make_app(["Rolled well.", "Second."])
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "/help")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await send(pilot, "/system")
+        assert any("You are Captain Mara" in n for n in notices(app))
+        await send(pilot, "/roll 2d6")
+        assert any(n.startswith("[roll_dice] 2d6: ") for n in notices(app))
+        assert bubbles(app)[-1] == ("assistant", "Rolled well.")
+        await send(pilot, "/export markdown")
+        exported = tmp_path / f"persona-{app.chat.session_id}.md"
+        assert "**You:** /roll 2d6" in exported.read_text()
+        await send(pilot, "/undo")
+        assert [r for r, _ in bubbles(app)] == ["assistant"]
+        await send(pilot, "/frobnicate")
+        assert any("unknown command /frobnicate" in n for n in notices(app))
+    assert [m.role for m in Store().load(app.chat.session_id)[1].messages] == ["system", "assistant"]
+
+
+async def test_ctrl_j_makes_a_multi_line_message_and_arrows_browse_greetings():
+    app, _ = make_app(["Got both lines."])
+    async with app.run_test(size=SIZE) as pilot:
+        greetings = app.chat.persona.greetings
+        await pilot.press("right")
+        assert bubbles(app) == [("assistant", greetings[1])]
+        await pilot.press("left", "left")
+        assert bubbles(app) == [("assistant", greetings[-1])]
+        await pilot.press(*"line one", "ctrl+j", *"line two", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert ("user", "line one\nline two") in bubbles(app)
+
+
+def test_core_does_not_import_textual():
+    import subprocess
+    import sys
+
+    code = "import persona.cli, persona.engine, sys; print('textual' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
