@@ -1,0 +1,73 @@
+"""Snapshot tests of what a person sees (pytest-textual-snapshot).
+
+Update after an intended change with `pytest tests/test_tui_snapshots.py --snapshot-update`
+and look at the SVGs in tests/__snapshots__/ before committing them.
+"""
+
+from __future__ import annotations
+
+from persona.conversation import Message
+from persona.store import Store
+from tests.test_tui import SIZE, make_app
+
+
+def test_chat_screen(snap_compare):
+    """Captain Mara's greeting in a green-bordered bubble titled "Captain Mara", the
+    user's question in an accent bubble on the right, her reply below; an empty input
+    box; a status bar reading "Captain Mara │ smollm2-135m │ … tok/s │ 😐 neutral";
+    the footer lists Quit, Help, Personas, Sessions."""
+    app, _ = make_app(["Aye, **Captain Mara** of the Black Gull. What'll you drink?"])
+
+    async def chat(pilot):
+        app.query_one("#composer").text = "Who are you?"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        app.query_one("StatusBar").show("Captain Mara", "smollm2-135m", 12.5, {"label": "neutral"})
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=chat)
+
+
+def test_persona_picker(snap_compare):
+    """A centred dialog "Choose a character": Captain Mara and Professor Thistle, each
+    with language, adapter no, a one-line description and a quoted greeting preview."""
+    app, _ = make_app()
+
+    async def open_picker(pilot):
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_picker)
+
+
+def test_session_browser(snap_compare, monkeypatch):
+    """A centred dialog "Resume a conversation" listing two sessions, newest first, each
+    with persona, date, message count and the first line the user wrote."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")  # the dates are shown in local time
+    time.tzset()
+    store = Store()
+    for sid, persona, title, when in (("a1", "captain-mara", "Tell me about the Black Gull", 1_700_000_000),
+                                      ("b2", "professor-thistle", "What is your favourite beetle?", 1_700_100_000)):
+        store.commit_turn(sid, persona, "smollm2-135m", [Message("user", title), Message("assistant", "…")], 0, title)
+        store.db.execute("UPDATE sessions SET created = ?, updated = ? WHERE id = ?", (when, when, sid))
+    app, _ = make_app()
+
+    async def open_browser(pilot):
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_browser)
+
+
+def test_help_screen(snap_compare):
+    """A centred "Help" dialog listing every key (Enter, ctrl+j, Esc, ←/→, ctrl+p, ctrl+o,
+    ctrl+u, F1, ctrl+q) and the slash commands, tools included."""
+    app, _ = make_app()
+
+    async def open_help(pilot):
+        await pilot.press("f1")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_help)
