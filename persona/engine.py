@@ -40,6 +40,7 @@ class Chat:
     conversation: Conversation
     session_id: str
     stored: int = 0  # messages already in the store
+    parent: str | None = None  # the session this one was forked from (a branch)
 
     @property
     def pending(self) -> list[Message]:
@@ -118,6 +119,67 @@ class Engine:
         del msgs[last_user:]
         return True
 
+    # -- swipes and branches ----------------------------------------------------------
+
+    def _last_turn(self, chat: Chat) -> tuple[int, int]:
+        """Indexes of the last user message and of the reply that answers it."""
+        msgs = chat.conversation.messages
+        u = next((i for i in range(len(msgs) - 1, -1, -1) if msgs[i].role == "user"), None)
+        if u is None or msgs[-1].role != "assistant" or msgs[-1].metadata.get("generated") is False:
+            raise InputError("there is no generated reply to replace", "send a message first")
+        return u, len(msgs) - 1
+
+    def regenerate(self, chat: Chat, on_token: Callable[[str], None] | None = None,
+                   cancel: threading.Event | None = None, on_tool: Callable[[Message], None] | None = None,
+                   **overrides: Any) -> TurnResult:
+        """A new reply to the last user message; earlier replies stay as swipes."""
+        u, r = self._last_turn(chat)
+        msgs = chat.conversation.messages
+        old = msgs[r]
+        alternatives = list(old.metadata.get("alternatives") or [old.content])
+        previous = msgs[u + 1:]
+        del msgs[u + 1:]
+        self._on_tool = on_tool
+        try:
+            reply, timings, report, stopped = self._respond(chat, on_token, cancel or threading.Event(),
+                                                            overrides, [], time.perf_counter())
+            reply.metadata["alternatives"] = alternatives + [reply.content]
+            reply.metadata["swipe"] = len(alternatives)
+            self._call("response_complete", message=reply, persona=chat.persona, conversation=chat.conversation)
+            self.store.replace_from(chat.session_id, u + 1, msgs[u + 1:])
+        except BaseException:
+            msgs[u + 1:] = previous
+            raise
+        chat.stored = len(msgs)
+        return TurnResult(reply.content, msgs[u + 1:], timings, report, stopped)
+
+    def swipe(self, chat: Chat, step: int) -> tuple[int, int] | None:
+        """Show another kept reply for the last turn; returns (position, count), 1-based."""
+        reply = chat.conversation.messages[-1] if chat.conversation.messages else None
+        alternatives = reply.metadata.get("alternatives") if reply and reply.role == "assistant" else None
+        if not alternatives:
+            return None
+        index = max(0, min(len(alternatives) - 1, reply.metadata.get("swipe", 0) + step))
+        reply.metadata["swipe"] = index
+        reply.content = alternatives[index]
+        if chat.stored == len(chat.conversation.messages):
+            self.store.update_message(chat.session_id, chat.stored - 1, reply)
+        return index + 1, len(alternatives)
+
+    def fork(self, chat: Chat, index: int, text: str, **kwargs: Any) -> tuple[Chat, TurnResult]:
+        """Edit the user message at ``index`` and resend it, in a new branch session.
+
+        The original session is left as it was and stays reachable (``branches``).
+        """
+        msgs = chat.conversation.messages
+        if not (0 <= index < len(msgs)) or msgs[index].role != "user":
+            raise InputError("only a message you wrote can be edited", "pick one of your own messages")
+        copied = [Message(m.role, m.content, name=m.name, tool_call=m.tool_call, metadata=dict(m.metadata))
+                  for m in msgs[:index]]
+        branch = Chat(chat.persona, Conversation(copied, list(chat.conversation.tools)), new_session_id(),
+                      parent=chat.session_id)
+        return branch, self.turn(branch, text, **kwargs)
+
     # -- the turn --------------------------------------------------------------------
 
     def backend_for(self, persona: Persona) -> Backend:
@@ -177,6 +239,14 @@ class Engine:
         if command is not None:  # the user called a tool: same messages as a model's call
             user.metadata["command"] = command.name
             self._run_calls(chat, [command], notices)
+        reply, timings, report, stopped = self._respond(chat, on_token, cancel, overrides, notices, t_start)
+        return self._finish(chat, reply, timings, report, stopped)
+
+    def _respond(self, chat: Chat, on_token, cancel: threading.Event, overrides: dict[str, Any],
+                 notices: list[str], t_start: float):
+        """Generate the character's reply to the conversation so far (tool rounds
+        included), moderate and annotate it, and append it to the chat."""
+        persona, conv = chat.persona, chat.conversation
         backend = self.backend_for(persona)
         params = GenerationParams.from_sampling(persona.sampling, **overrides)
         rounds = 0
@@ -221,7 +291,7 @@ class Engine:
             "tool_rounds": rounds,
             "total_s": round(time.perf_counter() - t_start, 3),
         }
-        return self._finish(chat, reply, timings, report, stats.stopped)
+        return reply, timings, report, stats.stopped
 
     def _generate(self, chat: Chat, backend: Backend, params: GenerationParams,
                   on_token: Callable[[str], None], cancel: threading.Event):
@@ -285,7 +355,7 @@ class Engine:
         new = chat.pending
         first_user = next((m.content for m in chat.conversation.messages if m.role == "user"), "")
         self.store.commit_turn(chat.session_id, chat.persona.id, chat.persona.base, new,
-                               start_seq=chat.stored, title=first_user[:80])
+                               start_seq=chat.stored, title=first_user[:80], parent=chat.parent)
         chat.stored = len(chat.conversation.messages)
         return TurnResult(reply.content, new, timings, report, stopped)
 

@@ -18,7 +18,7 @@ from persona import paths
 from persona.conversation import Conversation, Message
 from persona.errors import StoreError
 
-SCHEMA_VERSION = 2  # 2: notes
+SCHEMA_VERSION = 3  # 2: notes, 3: branches (sessions.parent, sessions.root)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
@@ -86,6 +86,10 @@ class Store:
                 raise StoreError(f"{self.path} was written by a newer persona (schema {version})",
                                  "upgrade persona, or point PERSONA_HOME elsewhere")
             self.db.executescript(SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(sessions)")}
+            for column in ("parent", "root"):  # schema 3; older stores gain the columns
+                if column not in columns:
+                    self.db.execute(f"ALTER TABLE sessions ADD COLUMN {column} TEXT")
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open session store {self.path}: {exc}",
@@ -95,26 +99,24 @@ class Store:
         self.db.close()
 
     def commit_turn(self, session_id: str, persona: str, base: str, messages: list[Message],
-                    start_seq: int, title: str = "") -> None:
+                    start_seq: int, title: str = "", parent: str | None = None) -> None:
         """Insert a turn's new messages (and the session row, if new) atomically."""
         now = time.time()
         try:
             with self.lock, self.db:  # isolation_level=None: BEGIN explicitly for one transaction
                 self.db.execute("BEGIN IMMEDIATE")
+                root = None
+                if parent:
+                    row = self.db.execute("SELECT COALESCE(root, id) FROM sessions WHERE id = ?", (parent,)).fetchone()
+                    root = row[0] if row else parent
                 self.db.execute(
-                    "INSERT INTO sessions (id, persona, base, title, created, updated) VALUES (?,?,?,?,?,?) "
+                    "INSERT INTO sessions (id, persona, base, title, created, updated, parent, root) "
+                    "VALUES (?,?,?,?,?,?,?,?) "
                     "ON CONFLICT(id) DO UPDATE SET updated = excluded.updated, "
                     "title = CASE WHEN sessions.title = '' THEN excluded.title ELSE sessions.title END",
-                    (session_id, persona, base, title, now, now),
+                    (session_id, persona, base, title, now, now, parent, root),
                 )
-                self.db.executemany(
-                    "INSERT INTO messages (session_id, seq, role, content, name, tool_call, metadata, created) "
-                    "VALUES (?,?,?,?,?,?,?,?)",
-                    [(session_id, start_seq + i, m.role, m.content, m.name,
-                      json.dumps(m.tool_call, ensure_ascii=False) if m.tool_call is not None else None,
-                      json.dumps(m.metadata, ensure_ascii=False, default=str), now)
-                     for i, m in enumerate(messages)],
-                )
+                self._insert(session_id, start_seq, messages, now)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"could not save the turn: {exc}", "check disk space and PERSONA_HOME") from None
 
@@ -145,6 +147,44 @@ class Store:
                                          tool_call=json.loads(tool_call) if tool_call else None,
                                          metadata=json.loads(metadata)))
         return info, conv
+
+    def _insert(self, session_id: str, start_seq: int, messages: list[Message], now: float) -> None:
+        self.db.executemany(
+            "INSERT INTO messages (session_id, seq, role, content, name, tool_call, metadata, created) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            [(session_id, start_seq + i, m.role, m.content, m.name,
+              json.dumps(m.tool_call, ensure_ascii=False) if m.tool_call is not None else None,
+              json.dumps(m.metadata, ensure_ascii=False, default=str), now)
+             for i, m in enumerate(messages)],
+        )
+
+    def replace_from(self, session_id: str, seq: int, messages: list[Message]) -> None:
+        """Replace a session's messages from ``seq`` on (a regenerated reply), atomically."""
+        now = time.time()
+        try:
+            with self.lock, self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute("DELETE FROM messages WHERE session_id = ? AND seq >= ?", (session_id, seq))
+                self._insert(session_id, seq, messages, now)
+                self.db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"could not save the turn: {exc}", "check disk space and PERSONA_HOME") from None
+
+    def update_message(self, session_id: str, seq: int, message: Message) -> None:
+        with self.lock, self.db:
+            self.db.execute("UPDATE messages SET content = ?, metadata = ? WHERE session_id = ? AND seq = ?",
+                            (message.content, json.dumps(message.metadata, ensure_ascii=False, default=str),
+                             session_id, seq))
+
+    def branches(self, session_id: str) -> list[SessionInfo]:
+        """Every session in this one's branch family (the original and its forks)."""
+        with self.lock:
+            row = self.db.execute("SELECT COALESCE(root, id) FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            if row is None:
+                return []
+            ids = [r[0] for r in self.db.execute(
+                "SELECT id FROM sessions WHERE id = ? OR root = ? ORDER BY created", (row[0], row[0]))]
+            return [self._info(i) for i in ids]
 
     def truncate(self, session_id: str, keep: int) -> None:
         """Delete a session's messages from position ``keep`` on (``/undo``), atomically."""

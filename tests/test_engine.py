@@ -238,3 +238,40 @@ def test_turn_notices_say_what_safety_and_tools_did():
                                                               "notices": ["tool clock: timed out"]})]
     assert turn_notices(msgs) == ["safety: your message was blocked (self_harm)",
                                   "safety: the reply was redacted (pii)", "tool clock: timed out"]
+
+
+def test_regenerate_keeps_earlier_replies_as_swipes_and_stores_the_choice(pm):
+    engine = make_engine(pm, ScriptedBackend(["First try.", "Second try.", "Third try."]))
+    chat = engine.new_chat(get_pack("captain-mara"))
+    engine.turn(chat, "Tell me a story.")
+    engine.regenerate(chat)
+    result = engine.regenerate(chat)
+    assert result.reply == "Third try."
+    reply = chat.conversation.messages[-1]
+    assert reply.metadata["alternatives"] == ["First try.", "Second try.", "Third try."]
+    assert engine.swipe(chat, -1) == (2, 3) and reply.content == "Second try."
+    assert engine.swipe(chat, -5) == (1, 3)
+    stored = Store().load(chat.session_id)[1].messages
+    assert len(stored) == 4 and stored[-1].content == "First try." and stored[-1].metadata["swipe"] == 0
+
+
+def test_regenerate_without_a_reply_is_refused(pm):
+    engine = make_engine(pm, ScriptedBackend(["x"]))
+    with pytest.raises(InputError, match="no generated reply"):
+        engine.regenerate(engine.new_chat(get_pack("captain-mara")))
+
+
+def test_editing_an_earlier_message_forks_a_branch_and_keeps_the_original(pm):
+    engine = make_engine(pm, ScriptedBackend(["Red.", "Blue.", "Green!"]))
+    chat = engine.new_chat(get_pack("captain-mara"))
+    engine.turn(chat, "Favourite colour?")
+    engine.turn(chat, "Why?")
+    first_user = next(i for i, m in enumerate(chat.conversation.messages) if m.role == "user")
+    branch, result = engine.fork(chat, first_user, "Favourite ship?")
+    assert result.reply == "Green!" and branch.session_id != chat.session_id
+    original = Store().load(chat.session_id)[1]
+    forked = Store().load(branch.session_id)[1]
+    assert [m.content for m in original.messages if m.role == "user"] == ["Favourite colour?", "Why?"]
+    assert [m.content for m in forked.messages if m.role == "user"] == ["Favourite ship?"]
+    family = [s.id for s in Store().branches(branch.session_id)]
+    assert family == [chat.session_id, branch.session_id] == [s.id for s in Store().branches(chat.session_id)]

@@ -188,3 +188,88 @@ def test_core_does_not_import_textual():
 
     code = "import persona.cli, persona.engine, sys; print('textual' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+async def test_regenerate_and_browse_the_kept_replies():
+    app, _ = make_app(["First.", "Second."])
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Say something.")
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert bubbles(app)[-1] == ("assistant", "Second.")
+        assert list(app.query(ChatMessage))[-1].border_subtitle == "←/→ 2/2"
+        await pilot.press("left")
+        await pilot.pause()
+        assert bubbles(app)[-1] == ("assistant", "First.")
+        assert list(app.query(ChatMessage))[-1].border_subtitle == "←/→ 1/2"
+        await send(pilot, "/regen")
+        assert bubbles(app)[-1] == ("assistant", "Second.")
+    assert Store().load(app.chat.session_id)[1].messages[-1].metadata["alternatives"] == ["First.", "Second.",
+                                                                                         "Second."]
+
+
+async def test_edit_an_earlier_message_forks_a_branch_reachable_from_the_branch_list():
+    app, _ = make_app(["Red.", "Because.", "A sloop!"])
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Favourite colour?")
+        await send(pilot, "Why?")
+        original = app.chat.session_id
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        await pilot.press("enter")  # the first of your messages
+        await pilot.pause()
+        assert app.query_one(Composer).text == "Favourite colour?"
+        await send(pilot, "Favourite ship?")
+        assert app.chat.session_id != original
+        assert [t for r, t in bubbles(app) if r == "user"] == ["Favourite ship?"]
+        assert bubbles(app)[-1] == ("assistant", "A sloop!")
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert isinstance(app.screen, SessionBrowser)
+        await pilot.press("enter")  # the original, listed first
+        await pilot.pause()
+        assert app.chat.session_id == original
+        assert [t for r, t in bubbles(app) if r == "user"] == ["Favourite colour?", "Why?"]
+
+
+async def test_packs_dropped_into_persona_home_appear_in_the_picker(persona_home):
+    from tests.conftest import MINIMAL, write_pack
+
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        write_pack(persona_home / "personas" / "new-friend", MINIMAL.replace("Test Char", "New Friend"))
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        ids = [o.id for o in app.screen.query_one("OptionList")._options]
+        assert "new-friend" in ids
+
+
+async def test_quitting_mid_reply_and_resuming_shows_every_committed_turn():
+    words = " ".join(f"w{i}" for i in range(300))
+    app, _ = make_app(backend=SlowBackend(["Done.", words]))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "first")
+        app.query_one(Composer).text = "second"
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        await app.action_quit()
+    session = app.chat.session_id
+    for _ in range(50):  # the worker saves the stopped turn as it winds down
+        if len(Store().load(session)[1].messages) == 6:
+            break
+        time.sleep(0.1)
+    again, _ = make_app(session=session)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        texts = [t for _, t in bubbles(again)]
+        assert "first" in texts and "Done." in texts and "second" in texts
+
+
+async def test_ctrl_u_undoes_the_last_turn_even_from_the_input_box():
+    app, _ = make_app(["One."])
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "hello")
+        await pilot.press("ctrl+u")
+        await pilot.pause()
+        assert [r for r, _ in bubbles(app)] == ["assistant"]

@@ -15,7 +15,7 @@ def test_chat_screen(snap_compare):
     """Captain Mara's greeting in a green-bordered bubble titled "Captain Mara", the
     user's question in an accent bubble on the right, her reply below; an empty input
     box; a status bar reading "Captain Mara │ smollm2-135m │ … tok/s │ 😐 neutral";
-    the footer lists Quit, Help, Personas, Sessions."""
+    the footer lists Edit, Undo, Quit, Help, Personas, Sessions, Regenerate, Branches."""
     app, _ = make_app(["Aye, **Captain Mara** of the Black Gull. What'll you drink?"])
 
     async def chat(pilot):
@@ -62,8 +62,8 @@ def test_session_browser(snap_compare, monkeypatch):
 
 
 def test_help_screen(snap_compare):
-    """A centred "Help" dialog listing every key (Enter, ctrl+j, Esc, ←/→, ctrl+p, ctrl+o,
-    ctrl+u, F1, ctrl+q) and the slash commands, tools included."""
+    """A centred "Help" dialog listing every key (Enter, ctrl+j, Esc, ←/→, ctrl+r, ctrl+e,
+    ctrl+b, ctrl+p, ctrl+o, ctrl+u, F1, ctrl+q) and the slash commands, tools included."""
     app, _ = make_app()
 
     async def open_help(pilot):

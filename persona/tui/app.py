@@ -48,10 +48,13 @@ class PersonaApp(App):
         Binding("f1", "help", "Help"),
         Binding("ctrl+p", "pick_persona", "Personas"),
         Binding("ctrl+o", "sessions", "Sessions"),
-        Binding("ctrl+u", "undo", "Undo"),
+        Binding("ctrl+r", "regenerate", "Regenerate"),
+        Binding("ctrl+e", "edit", "Edit", priority=True),  # over the input box's line-end
+        Binding("ctrl+b", "branches", "Branches"),
+        Binding("ctrl+u", "undo", "Undo", priority=True),  # over delete-to-line-start
         Binding("escape", "stop", "Stop", show=False),
     ]
-    APP_COMMANDS = ("help", "persona", "reset", "undo", "export", "system")
+    APP_COMMANDS = ("help", "persona", "reset", "undo", "regen", "export", "system")
 
     def __init__(self, persona: str = "captain-mara", session: str | None = None,
                  engine: Engine | None = None) -> None:
@@ -65,6 +68,7 @@ class PersonaApp(App):
         self._reply: ChatMessage | None = None
         self._stream = None
         self._last_speed: float | None = None
+        self.editing: int | None = None  # index of the user message being edited (a fork)
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="transcript")
@@ -95,17 +99,21 @@ class PersonaApp(App):
             self.chat = self.engine.new_chat(get_pack(persona_ref))
         self.redraw()
 
-    def redraw(self) -> None:
+    def redraw(self, messages=None) -> None:
         transcript = self.query_one("#transcript", VerticalScroll)
         transcript.remove_children()
         widgets = []
-        for msg in self.chat.conversation.messages:
+        for msg in self.chat.conversation.messages if messages is None else messages:
             if msg.role in ("user", "assistant"):
                 widgets.append(self._bubble(msg.role, msg.content))
                 if msg.metadata.get("stopped"):
                     widgets.append(Notice("(stopped)", "notice"))
             elif msg.role == "observation":
                 widgets.append(Notice(tool_line(msg), "tool"))
+        last = self.chat.conversation.messages[-1] if self.chat.conversation.messages else None
+        alternatives = last.metadata.get("alternatives") if last is not None else None
+        if alternatives and widgets and isinstance(widgets[-1], ChatMessage):
+            widgets[-1].border_subtitle = f"←/→ {last.metadata.get('swipe', 0) + 1}/{len(alternatives)}"
         transcript.mount_all(widgets)
         transcript.scroll_end(animate=False)
         self.update_status()
@@ -135,7 +143,12 @@ class PersonaApp(App):
     # -- sending ---------------------------------------------------------------------
 
     def on_composer_browse(self, event: Composer.Browse) -> None:
-        self.action_greeting(event.step)
+        if self.busy:
+            return
+        if self.chat.stored and self.engine.swipe(self.chat, event.step):
+            self.redraw()
+        else:
+            self.action_greeting(event.step)
 
     async def on_composer_submitted(self, event: Composer.Submitted) -> None:
         text = event.text.strip("\n")
@@ -144,22 +157,39 @@ class PersonaApp(App):
         if self.busy:
             self.notice("wait for the reply, or press Esc to stop it")
             return
+        if self.editing is not None:
+            index, self.editing = self.editing, None
+            original = self.chat
+            self.redraw(original.conversation.messages[:index])  # the branch's history, on screen
+            await self._start_reply(text)
+            self.generate(text, fork_from=(original, index))
+            return
+        await self._start_reply(text)
+        self.generate(text)
+
+    async def _start_reply(self, user_text: str | None) -> None:
         transcript = self.query_one("#transcript", VerticalScroll)
-        await transcript.mount(self._bubble("user", text))
+        if user_text is not None:
+            await transcript.mount(self._bubble("user", user_text))
         self._reply = self._bubble("assistant", "")
         await transcript.mount(self._reply)
         transcript.scroll_end(animate=False)
         self._stream = ChatMessage.get_stream(self._reply)
         self.busy = True
         self.cancel = threading.Event()
-        self.generate(text)
 
     @work(thread=True, exclusive=True, exit_on_error=False)
-    def generate(self, text: str) -> None:
+    def generate(self, text: str | None, fork_from=None) -> None:
+        hooks = dict(on_token=lambda t: self.post_message(Token(t)),
+                     on_tool=lambda m: self.post_message(ToolResult(tool_line(m))), cancel=self.cancel)
         try:
-            result = self.engine.turn(self.chat, text, on_token=lambda t: self.post_message(Token(t)),
-                                      on_tool=lambda m: self.post_message(ToolResult(tool_line(m))),
-                                      cancel=self.cancel)
+            if fork_from is not None:
+                original, index = fork_from
+                self.chat, result = self.engine.fork(original, index, text, **hooks)
+            elif text is None:
+                result = self.engine.regenerate(self.chat, **hooks)
+            else:
+                result = self.engine.turn(self.chat, text, **hooks)
         except PersonaError as exc:
             self.post_message(TurnDone(None, f"error: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else "")))
         except Exception as exc:  # a crash in generation: say so, keep the app usable
@@ -187,6 +217,9 @@ class PersonaApp(App):
             self.notice(message.error, "error")
             return
         reply.set_text(message.result.reply)  # the final text: trimmed, redacted or blocked
+        alternatives = self.chat.conversation.messages[-1].metadata.get("alternatives")
+        if alternatives:
+            reply.border_subtitle = f"←/→ {len(alternatives)}/{len(alternatives)}"
         if message.result.stopped == "cancelled":
             self.notice("(stopped)")
         for line in turn_notices(message.result.messages):
@@ -215,6 +248,8 @@ class PersonaApp(App):
             self.start_chat(self.chat.persona.id)
         elif word == "undo":
             self.action_undo()
+        elif word == "regen":
+            self.action_regenerate()
         elif word == "system":
             self.notice(self.chat.conversation.system or "(no system prompt)")
         elif word == "export":
@@ -248,6 +283,52 @@ class PersonaApp(App):
     def action_stop(self) -> None:
         if self.busy:
             self.cancel.set()
+
+    def action_regenerate(self) -> None:
+        if self.busy:
+            return
+        try:
+            self.engine._last_turn(self.chat)
+        except PersonaError as exc:
+            self.notice(exc.message)
+            return
+        self.redraw()  # the old reply is replaced on screen by the new one as it streams
+        last = self.query("#transcript ChatMessage").last()
+        last.remove()
+        self.call_after_refresh(self._regenerate)
+
+    async def _regenerate(self) -> None:
+        await self._start_reply(None)
+        self.generate(None)
+
+    def action_edit(self) -> None:
+        if self.busy:
+            return
+        from persona.tui.screens import EditPicker
+
+        def chosen(index: str | None) -> None:
+            if index is None:
+                return
+            self.editing = int(index)
+            composer = self.query_one(Composer)
+            composer.text = self.chat.conversation.messages[self.editing].content
+            composer.focus()
+            self.notice("editing: Enter sends it as a new branch (the original stays, ctrl+b lists branches)")
+
+        self.push_screen(EditPicker(self.chat.conversation.messages), chosen)
+
+    def action_branches(self) -> None:
+        if self.busy:
+            return
+
+        def chosen(session_id: str | None) -> None:
+            if session_id and session_id != self.chat.session_id:
+                self.start_chat(self.chat.persona.id, session_id)
+
+        self.push_screen(SessionBrowser(self.engine.store, branches_of=self.chat.session_id), chosen)
+
+    def on_unmount(self) -> None:
+        self.cancel.set()  # quitting mid-reply: the turn ends now and is saved as stopped
 
     def action_undo(self) -> None:
         if self.busy:

@@ -56,18 +56,31 @@ class PersonaPicker(_Picker):
 
 
 class SessionBrowser(_Picker):
-    """Past sessions, newest first."""
+    """Past sessions, newest first; or the branches of one conversation."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store, branches_of: str | None = None) -> None:
         options = []
-        for info in store.sessions(100):
+        sessions = store.branches(branches_of) if branches_of else store.sessions(100)
+        for info in sessions:
             when = dt.datetime.fromtimestamp(info.updated).strftime("%Y-%m-%d %H:%M")
             text = Text()
             text.append(f"{sanitize(info.persona)}", style="bold")
             text.append(f"  {when}  {info.messages} messages\n")
             text.append(sanitize(info.title or "(no messages)")[:80], style="dim")
             options.append(Option(text, id=info.id))
-        super().__init__("Resume a conversation (Enter: open, Esc: close)", options, "No saved sessions yet.")
+        title = ("Branches of this conversation (Enter: open, Esc: close)" if branches_of
+                 else "Resume a conversation (Enter: open, Esc: close)")
+        empty = "No branches yet: ctrl+e edits a message into a new branch." if branches_of else "No saved sessions yet."
+        super().__init__(title, options, empty)
+
+
+class EditPicker(_Picker):
+    """Your messages in this conversation; the chosen one is edited into a branch."""
+
+    def __init__(self, messages) -> None:
+        options = [Option(Text(sanitize(m.content)[:100]), id=str(i))
+                   for i, m in enumerate(messages) if m.role == "user"]
+        super().__init__("Edit which message? (Enter: edit, Esc: close)", options, "No messages to edit yet.")
 
 
 HELP = """\
@@ -75,7 +88,11 @@ Keys
   Enter        send the message
   ctrl+j       new line in the message
   Esc          stop the reply being generated
-  ←/→          other greetings (before the first message)
+  ←/→          other greetings (before the first message), or the kept
+               replies of the last turn (in an empty input box)
+  ctrl+r       regenerate the last reply (earlier ones are kept)
+  ctrl+e       edit one of your messages and resend it as a new branch
+  ctrl+b       list this conversation's branches
   ctrl+p       choose a character (new chat)
   ctrl+o       browse and resume saved sessions
   ctrl+u       undo the last turn
@@ -83,7 +100,7 @@ Keys
   ctrl+q       quit (everything is saved as you go)
 
 Slash commands
-  /help  /persona ID  /reset  /undo  /export sharegpt|markdown  /system
+  /help  /persona ID  /reset  /regen  /undo  /export sharegpt|markdown  /system
   and the character's tools, e.g. /roll 2d6  /clock  /calc 2*3
 """
 
