@@ -46,3 +46,27 @@ def test_models_lists_aliases_files_and_cache_state():
 def test_sessions_on_an_empty_home_lists_nothing():
     proc = run_cli("sessions", "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout) == []
+
+
+def test_export_writes_sharegpt_and_markdown(persona_home, tmp_path):
+    from persona.conversation import Message
+    from persona.store import Store
+
+    Store().commit_turn("s1", "captain-mara", "smollm2-135m",
+                        [Message("system", "You are Mara."), Message("user", "Hi"), Message("assistant", "Ahoy.")],
+                        0, "Hi")
+    data = json.loads(run_cli("export", "s1", "--format", "sharegpt").stdout)
+    assert data["system"] == "You are Mara."
+    assert [(t["from"], t["value"]) for t in data["conversations"]] == [("human", "Hi"), ("gpt", "Ahoy.")]
+    out = tmp_path / "chat.md"
+    assert run_cli("export", "s1", "--format", "markdown", "-o", str(out)).returncode == 0
+    assert "**You:** Hi" in out.read_text() and "**captain-mara:** Ahoy." in out.read_text()
+    again = run_cli("export", "s1", "--format", "markdown", "-o", str(out))
+    assert again.returncode == 2 and "hint: choose another file name, or pass --force" in again.stderr
+    missing = run_cli("export", "nope")
+    assert missing.returncode == 2 and "error: no session 'nope'" in missing.stderr
+
+
+def test_chat_without_a_terminal_points_to_the_repl():
+    proc = run_cli("chat", input="")
+    assert proc.returncode == 2 and "use `persona repl`" in proc.stderr
