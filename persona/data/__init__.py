@@ -1,0 +1,1 @@
+"""From script or novel to dataset: extract utterances, build ShareGPT/Alpaca data."""
