@@ -303,7 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sessions", cmd_sessions, "list stored conversations")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
+    from persona import cli_data
     from persona.plugins import make_manager
+
+    cli_data.register(add)
 
     # Plugins add sub-commands: cli.add_parser(...).set_defaults(func=handler).
     make_manager().hook.register_commands(cli=sub)
