@@ -22,6 +22,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from persona.evaluate import evaluate, format_table, write_eval
+
+    report = evaluate(args.pack, args.data, samples=args.samples, seed=args.seed)
+    path = write_eval(args.pack, report)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(format_table(report))
+        print(f"wrote {path}", file=sys.stderr)
+    fidelity = report["adapter"]["fidelity"]
+    if args.min_fidelity is not None and fidelity < args.min_fidelity:
+        print(f"error: fidelity {fidelity} is below --min-fidelity {args.min_fidelity}", file=sys.stderr)
+        print("hint: train longer or on more of the character's lines", file=sys.stderr)
+        return 1
+    return 0
+
+
 def add_train_options(p: argparse.ArgumentParser) -> None:
     from persona.train import TrainConfig
 
@@ -44,3 +62,10 @@ def register(add) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
     p.add_argument("--json", action="store_true", help="print the training report as JSON")
     add_train_options(p)
+    p = add("eval", cmd_eval, "evaluate a pack's adapter on its held-out scenes (writes eval.json)")
+    p.add_argument("pack", help="pack folder with an adapter")
+    p.add_argument("--data", help="dataset folder (default: PACK/data)")
+    p.add_argument("--samples", type=int, default=20, help="held-out prompts to generate replies for")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-fidelity", type=float, help="exit 1 when the adapter's fidelity is below this")
+    p.add_argument("--json", action="store_true")
