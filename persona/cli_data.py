@@ -7,10 +7,98 @@ import json
 import sys
 
 
+def _load_utterances(path: str, fmt: str = "auto"):
+    """Utterances from a dialogues.jsonl, or extracted from a script/novel file."""
+    from persona.data.records import read_jsonl
+
+    if path.endswith(".jsonl") and fmt == "auto":
+        try:
+            return read_jsonl(path), [], []
+        except Exception:  # not our record format: maybe ShareGPT JSONL; let extract decide
+            pass
+    from persona.data.extract import extract
+
+    result = extract(path, fmt)
+    print(f"format: {result.format}{' (detected)' if result.detected else ''}, encoding: {result.encoding}",
+          file=sys.stderr)
+    return result.utterances, result.narration, result.skipped
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from persona.data.extract import extract
+    from persona.data.records import write_jsonl
+
+    result = extract(args.file, args.format)
+    out = Path(args.output)
+    write_jsonl(out, result.utterances)
+    narration = out.with_name(out.stem + ".narration.jsonl")
+    write_jsonl(narration, result.narration)
+    summary = {"format": result.format, "detected": result.detected, "encoding": result.encoding,
+               "utterances": len(result.utterances), "narration": len(result.narration),
+               "skipped": len(result.skipped), "output": str(out), "narration_output": str(narration)}
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        print(f"format: {result.format}{' (detected)' if result.detected else ''}, encoding: {result.encoding}\n"
+              f"{len(result.utterances)} utterances → {out}\n{len(result.narration)} narration/stage lines → "
+              f"{narration}\n{len(result.skipped)} lines skipped (see `persona data stats`)")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from persona.data.stats import format_stats, stats
+
+    utterances, narration, skipped = _load_utterances(args.file)
+    data = stats(utterances, narration, skipped)
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_stats(data))
+    return 0
+
+
+def _build_options(args: argparse.Namespace) -> dict:
+    return {"history": args.history, "val_fraction": args.val_fraction, "seed": args.seed,
+            "min_lines": args.min_lines, "max_chars": args.max_chars}
+
+
+def cmd_build_data(args: argparse.Namespace) -> int:
+    from persona.data.build import build_dataset
+
+    utterances, _, _ = _load_utterances(args.file)
+    summary = build_dataset(utterances, args.character, args.output, overwrite=args.overwrite,
+                            **_build_options(args))
+    print(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) if args.json else summary.format())
+    return 0
+
+
+def cmd_build_pack(args: argparse.Namespace) -> int:
+    from persona.pack_builder import build_pack
+    from persona.train import TrainConfig
+
+    config = TrainConfig(epochs=args.epochs, max_steps=args.max_steps, lr=args.lr, rank=args.rank,
+                         alpha=args.alpha, max_len=args.max_len, seed=args.seed)
+    result = build_pack(args.file, args.character, args.output, fmt=args.format, base=args.base,
+                        build_options=_build_options(args), train_config=config, overwrite=args.overwrite,
+                        progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"built {result['pack']}: chat with it with `persona chat {result['pack']}`", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result["eval"], ensure_ascii=False, indent=2))
+    return 0
+
+
+def add_build_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--character", required=True, help="the speaker to learn (as in `persona data stats`)")
+    p.add_argument("--history", type=int, default=6, help="utterances of context before each line")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of lines held out (whole scenes)")
+    p.add_argument("--min-lines", type=int, default=20, help="refuse a character with fewer lines")
+    p.add_argument("--max-chars", type=int, default=400, help="drop lines longer than this")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from persona.train import TrainConfig, train
 
-    config = TrainConfig(base=args.base, epochs=args.epochs, max_steps=args.max_steps, lr=args.lr,
+    config = TrainConfig(base=args.base or TrainConfig().base, epochs=args.epochs, max_steps=args.max_steps, lr=args.lr,
                          rank=args.rank, alpha=args.alpha, max_len=args.max_len, seed=args.seed)
     report = train(args.data_dir, args.output, config, resume=args.resume, progress=not args.json)
     if args.json:
@@ -44,7 +132,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     from persona.train import TrainConfig
 
     d = TrainConfig()
-    p.add_argument("--base", default=d.base, help="model alias or path (default: %(default)s)")
+    p.add_argument("--base", default=None,
+                   help=f"model alias or path (default: {d.base}; `persona build` picks gemma3-270m for Chinese)")
     p.add_argument("--epochs", type=float, default=d.epochs)
     p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
     p.add_argument("--lr", type=float, default=d.lr)
@@ -54,8 +143,41 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
 
 
+FORMATS = ("auto", "zh-script", "stageplay", "fountain", "prose", "sharegpt", "alpaca")
+
+
 def register(add) -> None:
     """Add the pipeline's sub-commands; ``add(name, func, help)`` returns a parser."""
+    data = add("data", None, "extract dialogues, show stats, build datasets")
+    sub = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+
+    def add_data(name, func, help):
+        q = sub.add_parser(name, help=help, description=help)
+        q.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+        q.set_defaults(func=func)
+        return q
+
+    q = add_data("extract", cmd_extract, "one JSON line per utterance from a script or novel")
+    q.add_argument("file")
+    q.add_argument("--format", choices=FORMATS, default="auto")
+    q.add_argument("-o", "--output", default="dialogues.jsonl")
+    q.add_argument("--json", action="store_true")
+    q = add_data("stats", cmd_stats, "speakers ranked by lines and characters, scenes, skipped lines")
+    q.add_argument("file", help="a script/novel file or a dialogues.jsonl")
+    q.add_argument("--json", action="store_true")
+    q = add_data("build", cmd_build_data, "ShareGPT/Alpaca fine-tuning data for one character")
+    q.add_argument("file", help="dialogues.jsonl (or a script file)")
+    q.add_argument("-o", "--output", required=True, help="dataset folder to write")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--json", action="store_true")
+    add_build_options(q)
+    p = add("build", cmd_build_pack, "script → dataset → LoRA adapter → eval → a complete persona pack")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", required=True, help="pack folder to write")
+    p.add_argument("--format", choices=FORMATS, default="auto")
+    p.add_argument("--json", action="store_true", help="print the eval as JSON")
+    add_build_options(p)
+    add_train_options(p)
     p = add("train", cmd_train, "train a LoRA adapter from a dataset folder (train.jsonl, val.jsonl)")
     p.add_argument("data_dir")
     p.add_argument("-o", "--output", required=True, help="pack folder to write the adapter into")

@@ -1,0 +1,124 @@
+"""``persona build``: script → dialogues → dataset → adapter → eval → a complete pack.
+
+The pack is assembled in a temporary folder beside the target and renamed into
+place only when every step succeeded, so a failed or killed build never leaves
+a half pack where ``persona chat`` would find it. (Training itself resumes from
+its own checkpoints with ``persona train --resume``.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from persona.data.records import DataError, Utterance
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _language(lines: list[str]) -> str:
+    text = "".join(lines)
+    han = len(re.findall(r"[\u4e00-\u9fff]", text))
+    return "zh" if text and han / len(text) > 0.3 else "en"
+
+
+def greetings_from(lines: list[Utterance], limit: int = 3) -> list[str]:
+    """The character's own short opening lines of scenes: real words, not invented ones."""
+    seen_scenes, out = set(), []
+    for u in lines:
+        if u.scene in seen_scenes:
+            continue
+        seen_scenes.add(u.scene)
+        text = u.text.strip()
+        if 8 <= len(text) <= 160 and text not in out:
+            out.append(text)
+        if len(out) >= limit:
+            break
+    return out or [lines[0].text.strip()]
+
+
+def system_prompt(name: str, source: str, lines: list[Utterance], language: str) -> str:
+    samples = [u.text.strip() for u in lines if 10 <= len(u.text.strip()) <= 80][:4]
+    if language == "zh":
+        quoted = "\n".join(f"- {s}" for s in samples)
+        return (f"你是{name}，出自《{source}》。始终以{name}的身份和口吻说话，不要说自己是AI。\n"
+                f"{name}说话的样子：\n{quoted}\n用一两句话回答{{{{user}}}}。\n")
+    quoted = "\n".join(f'- "{s}"' for s in samples)
+    return (f"You are {name}, a character from {source}. Always speak as {name} does, in their voice; "
+            f"never say you are an AI.\nThis is how {name} talks:\n{quoted}\nAnswer {{{{user}}}} in one or two sentences.\n")
+
+
+def build_pack(source: str | Path, character: str, out: str | Path, fmt: str = "auto",
+               base: str | None = None, build_options: dict | None = None, train_config=None,
+               eval_samples: int = 12, overwrite: bool = False, progress=print) -> dict:
+    from persona.data.build import build_dataset
+    from persona.data.extract import extract
+    from persona.evaluate import evaluate, format_table, write_eval
+    from persona.scaffold import slugify
+    from persona.train import TrainConfig, train
+
+    source, out = Path(source), Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise DataError(f"{out} already exists and is not empty", "choose another -o folder, or pass --overwrite")
+    progress(f"[1/4] extracting {source.name} …")
+    extraction = extract(source, fmt)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-build-", dir=out.parent if out.parent.exists() else None))
+    try:
+        progress(f"[2/4] building the dataset for {character} ({extraction.format}, {len(extraction.utterances)} lines) …")
+        summary = build_dataset(extraction.utterances, character, tmp / "data",
+                                source_hashes={source.name: _sha256(source)}, **(build_options or {}))
+        names = {n.lower() for n in summary.to_dict().get("speakers_matched", [character])}
+        mine = [u for u in extraction.utterances if u.speaker.lower() in names]
+        language = _language([u.text for u in mine])
+        config = train_config or TrainConfig()
+        # The default model is English-only; Chinese packs default to the multilingual base.
+        config.base = base or (config.base if language == "en" else "gemma3-270m")
+        progress(f"[3/4] training a LoRA adapter on {config.base} …")
+        report = train(tmp / "data", tmp, config)
+        pack_id = slugify(character) if re.search(r"[a-z0-9]", slugify(character)) else "character"
+        manifest = {
+            "spec": "persona-pack", "spec_version": "1", "id": pack_id, "name": character,
+            "description": f"{character}, trained on their lines from {source.name}.",
+            "language": language, "greetings": greetings_from(mine), "system": "system.md",
+            "model": {"base": config.base, "adapter": "adapter"},
+            "sampling": {"temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.15, "max_new_tokens": 120},
+            "provenance": {"source": source.name, "source_sha256": _sha256(source),
+                           "dataset_sha256": summary.to_dict().get("dataset_sha256", ""),
+                           "format": extraction.format, "hyperparameters": report["config"],
+                           "best_val_loss": report["best_val_loss"], "eval": "eval.json"},
+        }
+        (tmp / "system.md").write_text(system_prompt(character, source.stem, mine, language), encoding="utf-8")
+        (tmp / "persona.toml").write_text(_toml(manifest), encoding="utf-8")
+        shutil.rmtree(tmp / "checkpoint", ignore_errors=True)  # training state, not part of a pack
+        progress("[4/4] evaluating on the held-out scenes …")
+        result = evaluate(tmp, samples=eval_samples)
+        write_eval(tmp, result)
+        progress(format_table(result))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"pack": str(out), "id": pack_id, "train": report, "eval": result}
+
+
+def _toml(data: dict) -> str:
+    import tomli_w
+
+    def clean(v):  # TOML has no null
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items() if x is not None}
+        return v
+
+    return tomli_w.dumps(clean(data))
