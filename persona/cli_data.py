@@ -79,6 +79,7 @@ def cmd_build_pack(args: argparse.Namespace) -> int:
                          alpha=args.alpha, max_len=args.max_len, seed=args.seed)
     result = build_pack(args.file, args.character, args.output, fmt=args.format, base=args.base,
                         build_options=_build_options(args), train_config=config, overwrite=args.overwrite,
+                        eval_samples=args.eval_samples,
                         progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"built {result['pack']}: chat with it with `persona chat {result['pack']}`", file=sys.stderr)
     if args.json:
@@ -176,6 +177,7 @@ def register(add) -> None:
     p.add_argument("-o", "--output", required=True, help="pack folder to write")
     p.add_argument("--format", choices=FORMATS, default="auto")
     p.add_argument("--json", action="store_true", help="print the eval as JSON")
+    p.add_argument("--eval-samples", type=int, default=12, help="held-out prompts the eval generates for")
     add_build_options(p)
     add_train_options(p)
     p = add("train", cmd_train, "train a LoRA adapter from a dataset folder (train.jsonl, val.jsonl)")

@@ -77,15 +77,18 @@ def build_pack(source: str | Path, character: str, out: str | Path, fmt: str = "
         progress(f"[2/4] building the dataset for {character} ({extraction.format}, {len(extraction.utterances)} lines) …")
         summary = build_dataset(extraction.utterances, character, tmp / "data",
                                 source_hashes={source.name: _sha256(source)}, **(build_options or {}))
-        names = {n.lower() for n in summary.to_dict().get("speakers_matched", [character])}
+        matched = summary.to_dict().get("speakers_matched") or [character]
+        names = {n.lower() for n in matched}
         mine = [u for u in extraction.utterances if u.speaker.lower() in names]
+        # The script's own spelling of the name; stage plays shout theirs (JULIET → Juliet).
+        character = matched[0].title() if matched[0].isupper() else matched[0]
         language = _language([u.text for u in mine])
         config = train_config or TrainConfig()
         # The default model is English-only; Chinese packs default to the multilingual base.
         config.base = base or (config.base if language == "en" else "gemma3-270m")
         progress(f"[3/4] training a LoRA adapter on {config.base} …")
         report = train(tmp / "data", tmp, config)
-        pack_id = slugify(character) if re.search(r"[a-z0-9]", slugify(character)) else "character"
+        pack_id = slugify(out.name) or slugify(character) or "character"
         manifest = {
             "spec": "persona-pack", "spec_version": "1", "id": pack_id, "name": character,
             "description": f"{character}, trained on their lines from {source.name}.",

@@ -238,9 +238,9 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, resume
             optimizer.zero_grad(set_to_none=True)
             report["steps"] += 1
             report["tokens"] += int(mask.sum())
-            report["train_loss"].append((report["steps"], round(float(loss), 4)))
+            report["train_loss"].append((report["steps"], round(loss.item(), 4)))
             speed = (report["tokens"] - tokens_at_start) / max(time.perf_counter() - started, 1e-9)
-            bar.set_postfix(loss=f"{float(loss):.3f}", tok_s=f"{speed:.0f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{speed:.0f}")
             bar.update(1)
             if report["steps"] % config.eval_every == 0 or report["steps"] >= total:
                 v = val_loss()
