@@ -106,6 +106,7 @@ def build_pack(source: str | Path, character: str, out: str | Path, fmt: str = "
         progress("[4/4] evaluating on the held-out scenes …")
         result = evaluate(tmp, samples=eval_samples)
         write_eval(tmp, result)
+        record_eval(tmp, result)
         progress(format_table(result))
         if out.exists():
             shutil.rmtree(out)
@@ -114,6 +115,19 @@ def build_pack(source: str | Path, character: str, out: str | Path, fmt: str = "
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {"pack": str(out), "id": pack_id, "train": report, "eval": result}
+
+
+def record_eval(pack_dir: Path, result: dict) -> None:
+    """Copy the eval's headline numbers into the manifest's [provenance]."""
+    import tomllib
+
+    path = Path(pack_dir) / "persona.toml"
+    manifest = tomllib.loads(path.read_text(encoding="utf-8"))
+    manifest.setdefault("provenance", {})["eval_results"] = {
+        side: {k: result[side][k] for k in ("perplexity", "fidelity", "distinct_2") if k in result[side]}
+        for side in ("base", "adapter")
+    }
+    path.write_text(_toml(manifest), encoding="utf-8")
 
 
 def _toml(data: dict) -> str:

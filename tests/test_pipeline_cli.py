@@ -60,6 +60,8 @@ def test_build_makes_a_pack_that_chats_with_its_adapter(tmp_path):
     assert run_cli("validate", str(pack)).stdout.startswith("ok: juliet (Juliet)")
     shown = json.loads(run_cli("show", str(pack), "--json").stdout)
     assert shown["adapter"] is True and shown["provenance"]["source"] == "tinyshakespeare.txt"
+    assert shown["provenance"]["eval_results"]["adapter"]["perplexity"] > 1
+    assert len(shown["provenance"]["dataset_sha256"]) == 64 and shown["provenance"]["hyperparameters"]["max_steps"] == 1
     assert shown["greetings"] and "Juliet" in shown["system"]
     record = json.loads(run_cli("ask", str(pack), "Good morrow!", "--json", "--max-tokens", "8").stdout)
     assert record["messages"][-1]["metadata"]["model"]["adapter"] == "juliet"
