@@ -66,3 +66,22 @@ def test_speaker_lines_and_distinct():
                                                      {"from": "gpt", "value": "yo"}]}])
     assert mine == ["yo"] and others == ["hi", "你好"]
     assert distinct(["a b a b"], 1) == 0.5 and distinct(["你好你好"], 2) == round(2 / 3, 4)
+
+
+def test_shipped_trained_pack_beats_the_base_on_held_out_scenes(model_cache):
+    """The committed pack, re-measured now: its adapter lowers the perplexity of
+    Mara's real held-out lines compared with the base model."""
+    import os
+    from pathlib import Path
+
+    from persona.packs import get_pack
+
+    os.environ["PERSONA_CACHE_DIR"] = str(model_cache)
+    pack = get_pack("mara-of-the-lantern")
+    assert pack.adapter is not None
+    size = sum(f.stat().st_size for f in Path(pack.adapter).iterdir())
+    assert size < 10 * 2**20
+    report = evaluate(pack.path, samples=0)
+    assert report["adapter"]["perplexity"] < report["base"]["perplexity"]
+    committed = json.loads((pack.path / "eval.json").read_text())
+    assert committed["adapter"]["perplexity"] < committed["base"]["perplexity"]

@@ -29,8 +29,9 @@ def test_chat_screen(snap_compare):
 
 
 def test_persona_picker(snap_compare):
-    """A centred dialog "Choose a character": Captain Mara and Professor Thistle, each
-    with language, adapter no, a one-line description and a quoted greeting preview."""
+    """A centred dialog "Choose a character": Captain Mara, Mara (adapter: yes, the trained
+    pack) and Professor Thistle, each with language, adapter yes/no, a one-line description
+    and a quoted greeting preview."""
     app, _ = make_app()
 
     async def open_picker(pilot):
