@@ -76,8 +76,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from persona.models import resolve
     from persona.errors import ModelError
+    from persona.models import resolve
     from persona.packs import load_pack
 
     pack = load_pack(args.path)

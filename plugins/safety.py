@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from bisect import bisect_left, bisect_right
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path

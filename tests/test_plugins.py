@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from persona.engine import Engine
 from persona.hookspecs import hookimpl
 from persona.models.scripted import ScriptedBackend

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from persona.errors import ModelError
-from persona.models import load_backend, resolve
 from persona.models import cache as model_cache
+from persona.models import load_backend, resolve
 from persona.models.base import GenerationParams, Stats
 from tests.conftest import MINIMAL, run_cli, write_pack
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from persona.engine import Engine
 from persona.models.scripted import ScriptedBackend
 from persona.plugins import make_manager
