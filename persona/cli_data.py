@@ -9,12 +9,12 @@ import sys
 
 def _load_utterances(path: str, fmt: str = "auto"):
     """Utterances from a dialogues.jsonl, or extracted from a script/novel file."""
-    from persona.data.records import read_jsonl
+    from persona.data.records import DataError, read_jsonl
 
     if path.endswith(".jsonl") and fmt == "auto":
         try:
             return read_jsonl(path), [], []
-        except Exception:  # not our record format: maybe ShareGPT JSONL; let extract decide
+        except DataError:  # not our record format: maybe ShareGPT JSONL; let extract decide
             pass
     from persona.data.extract import extract
 
@@ -160,7 +160,7 @@ def register(add) -> None:
 
     q = add_data("extract", cmd_extract, "one JSON line per utterance from a script or novel")
     q.add_argument("file")
-    q.add_argument("--format", choices=FORMATS, default="auto")
+    q.add_argument("--format", default="auto", help=f"one of {', '.join(FORMATS)}")
     q.add_argument("-o", "--output", default="dialogues.jsonl")
     q.add_argument("--json", action="store_true")
     q = add_data("stats", cmd_stats, "speakers ranked by lines and characters, scenes, skipped lines")
@@ -175,7 +175,7 @@ def register(add) -> None:
     p = add("build", cmd_build_pack, "script → dataset → LoRA adapter → eval → a complete persona pack")
     p.add_argument("file")
     p.add_argument("-o", "--output", required=True, help="pack folder to write")
-    p.add_argument("--format", choices=FORMATS, default="auto")
+    p.add_argument("--format", default="auto", help=f"one of {', '.join(FORMATS)}")
     p.add_argument("--json", action="store_true", help="print the eval as JSON")
     p.add_argument("--eval-samples", type=int, default=12, help="held-out prompts the eval generates for")
     add_build_options(p)

@@ -67,3 +67,14 @@ def test_build_makes_a_pack_that_chats_with_its_adapter(tmp_path):
     assert record["messages"][-1]["metadata"]["model"]["adapter"] == "juliet"
     again = run_cli("build", SHAKESPEARE, "--character", "juliet", "-o", str(pack), "--max-steps", "1")
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_unknown_format_is_one_clear_error(tmp_path):
+    from persona import cli_data
+    from persona.data import extract
+
+    assert cli_data.FORMATS == extract.FORMATS  # the CLI's help lists what extract accepts
+    proc = run_cli("data", "extract", ZHENHUAN, "--format", "screenplay", "-o", str(tmp_path / "d.jsonl"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: unknown format 'screenplay'" in proc.stderr and "hint: use one of: auto, zh-script" in proc.stderr
+    assert not (tmp_path / "d.jsonl").exists()

@@ -97,8 +97,6 @@ def test_model_that_asks_for_tools_forever_is_stopped(pm):
 
 
 def test_denied_tool_call_is_not_run(pm):
-    ran = []
-
     class Deny:
         @hookimpl
         def approve_tool_call(self, call):
@@ -108,7 +106,7 @@ def test_denied_tool_call_is_not_run(pm):
     engine, chat, _ = setup(pm, [call("remember", text="secret"), "As you wish."])
     engine.turn(chat, "remember this")
     assert "was not approved" in chat.conversation.messages[-2].content
-    assert Store().notes("captain-mara") == [] and ran == []
+    assert Store().notes("captain-mara") == []  # the tool never ran
 
 
 def test_user_calls_a_tool_directly_with_a_slash_command(pm):

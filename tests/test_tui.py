@@ -180,13 +180,6 @@ async def test_ctrl_j_makes_a_multi_line_message_and_arrows_browse_greetings():
         assert ("user", "line one\nline two") in bubbles(app)
 
 
-def test_core_does_not_import_textual():
-    import subprocess
-    import sys
-
-    code = "import persona.cli, persona.engine, sys; print('textual' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
-
 
 async def test_regenerate_and_browse_the_kept_replies():
     app, _ = make_app(["First.", "Second."])
