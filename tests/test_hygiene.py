@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CORE = ["persona", "persona.cli", "persona.engine", "persona.packs", "persona.context", "persona.conversation",
+CORE = ["persona", "persona.cli", "persona.cli.common", "persona.cli.chat", "persona.cli.packs", "persona.cli.data",
+        "persona.engine", "persona.packs", "persona.context", "persona.conversation",
         "persona.store", "persona.plugins", "persona.hookspecs", "persona.models", "persona.models.registry",
         "persona.models.hf", "persona.repl", "persona.scaffold"]
 

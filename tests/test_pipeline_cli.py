@@ -70,7 +70,7 @@ def test_build_makes_a_pack_that_chats_with_its_adapter(tmp_path):
 
 
 def test_unknown_format_is_one_clear_error(tmp_path):
-    from persona import cli_data
+    from persona.cli import data as cli_data
     from persona.data import extract
 
     assert cli_data.FORMATS == extract.FORMATS  # the CLI's help lists what extract accepts

@@ -77,7 +77,7 @@ def test_repl_over_a_pipe_streams_replies_and_saves_the_session():
 
 
 def test_cached_model_is_loaded_without_converting_again(backend, monkeypatch):
-    from persona.models import hf
+    from persona.models import convert, hf
 
     spec = resolve("smollm2-135m")
     folder = hf.weights_folder(spec)
@@ -87,7 +87,7 @@ def test_cached_model_is_loaded_without_converting_again(backend, monkeypatch):
     def no_conversion(*a, **k):
         raise AssertionError("converted again")
 
-    monkeypatch.setattr(hf, "convert_gguf", no_conversion)
+    monkeypatch.setattr(convert, "convert_gguf", no_conversion)
     again = hf.HFBackend(spec).load()
     assert again.model is not backend.model and again.load_seconds > 0
 

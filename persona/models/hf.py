@@ -35,42 +35,21 @@ def _dtype_and_device():
     return getattr(torch, name), device
 
 
-def convert_gguf(gguf_path: Path, out: Path, chat_template: str | None) -> dict:
-    """De-quantize a GGUF file into a bf16 safetensors model folder."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-
-    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.bfloat16,
-        quantization_config=GgufConfig(dequantize=True),
-    )
-    # The weights are plain tensors now; drop the GGUF quantizer so transformers
-    # agrees to save them as an ordinary safetensors checkpoint.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    if chat_template:
-        tokenizer.chat_template = chat_template
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    return {"source": str(gguf_path), "dtype": "bfloat16"}
-
-
 def weights_folder(spec: ModelSpec, progress: Progress | None = None) -> Path | str:
     """A folder (or hub id) transformers can load this model from, converting once."""
     say = progress or (lambda msg: None)
     if spec.kind != "gguf":
         return spec.source
     files = [Path(p) for p in spec.parts] or [Path(spec.source)]
-    sha = cache.file_sha256(files, say)
+    sha = cache.file_sha256(files)  # about 0.3 s per 100 MB, once per file
     folder = cache.cached(sha)
     if folder is not None:
         return folder
     gguf = cache.assemble_parts(files, f"{spec.alias}.gguf") if spec.parts else files[0]
-    say(f"converting {spec.alias or gguf.name} to a bf16 cache in {cache.models_dir()} "
-        "(once; about 20-40 s) …")
-    return cache.write_atomically(sha, lambda tmp: convert_gguf(gguf, tmp, spec.chat_template))
+    from persona.models.convert import convert_gguf
+
+    title = f"converting {spec.alias or gguf.name} once into the model cache"
+    return cache.write_atomically(sha, lambda tmp: convert_gguf(gguf, tmp, spec.chat_template, title, say))
 
 
 def is_cached(spec: ModelSpec) -> bool:

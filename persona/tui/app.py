@@ -16,6 +16,7 @@ from textual.widgets import Footer
 from persona.engine import Chat, Engine, TurnResult
 from persona.errors import PersonaError
 from persona.notices import tool_line, turn_notices
+from persona.progress import milestones
 from persona.tui.screens import HelpScreen, PersonaPicker, SessionBrowser
 from persona.tui.widgets import ChatMessage, Composer, Notice, StatusBar
 
@@ -77,7 +78,7 @@ class PersonaApp(App):
 
     def on_mount(self) -> None:
         if self.engine is None:
-            self.engine = Engine(progress=lambda msg: self.call_later(self.notify, msg))
+            self.engine = Engine(progress=milestones(lambda msg: self.call_later(self.notify, msg)))
         try:
             self.start_chat(self.persona_ref, self.session_ref)
         except PersonaError as exc:

@@ -1,10 +1,12 @@
-"""``persona data …`` and ``persona train``: the script → dataset → adapter pipeline."""
+"""``persona data …``, ``train``, ``eval`` and ``build``: the script → dataset → adapter → pack pipeline."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+
+from persona.cli.common import print_error, progress
 
 
 def _load_utterances(path: str, fmt: str = "auto"):
@@ -80,7 +82,7 @@ def cmd_build_pack(args: argparse.Namespace) -> int:
     result = build_pack(args.file, args.character, args.output, fmt=args.format, base=args.base,
                         build_options=_build_options(args), train_config=config, overwrite=args.overwrite,
                         eval_samples=args.eval_samples,
-                        progress=lambda m: print(m, file=sys.stderr, flush=True))
+                        progress=progress)
     print(f"built {result['pack']}: chat with it with `persona chat {result['pack']}`", file=sys.stderr)
     if args.json:
         print(json.dumps(result["eval"], ensure_ascii=False, indent=2))
@@ -123,8 +125,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"wrote {path}", file=sys.stderr)
     fidelity = report["adapter"]["fidelity"]
     if args.min_fidelity is not None and fidelity < args.min_fidelity:
-        print(f"error: fidelity {fidelity} is below --min-fidelity {args.min_fidelity}", file=sys.stderr)
-        print("hint: train longer or on more of the character's lines", file=sys.stderr)
+        print_error(f"fidelity {fidelity} is below --min-fidelity {args.min_fidelity}",
+                    "train longer or on more of the character's lines")
         return 1
     return 0
 

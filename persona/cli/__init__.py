@@ -1,0 +1,94 @@
+"""The ``persona`` command: the parser and ``main``. Errors print ``error:`` and ``hint:`` and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from persona import __version__
+from persona.cli import chat, data, packs
+from persona.cli.common import print_error, setup_logging
+from persona.errors import PersonaError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and debug logs")
+    parser = argparse.ArgumentParser(prog="persona", parents=[common],
+                                     description="Chat with characters in the terminal.")
+    parser.add_argument("--version", action="version", version=f"persona {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("list", packs.cmd_list, "list persona packs")
+    p.add_argument("--json", action="store_true")
+    p = add("show", packs.cmd_show, "show one pack")
+    p.add_argument("persona", help="pack id or folder")
+    p.add_argument("--json", action="store_true")
+    p = add("validate", packs.cmd_validate, "check a pack folder")
+    p.add_argument("path")
+    p = add("new", packs.cmd_new, "scaffold a new pack")
+    p.add_argument("name", help="the character's name")
+    p.add_argument("--dir", help="parent folder (default: $PERSONA_HOME/personas)")
+    p.add_argument("--language", default="en")
+    p = add("models", packs.cmd_models, "list model aliases and their cache")
+    p.add_argument("--json", action="store_true")
+    p = add("ask", chat.cmd_ask, "send one message and print the reply")
+    p.add_argument("persona", help="pack id or folder")
+    p.add_argument("message", help="the message; - reads it from stdin")
+    p.add_argument("--json", action="store_true", help="print the whole turn record as JSON")
+    chat.add_generation_options(p)
+    p = add("repl", chat.cmd_repl, "line-based chat (works over a pipe)")
+    p.add_argument("persona", nargs="?", default="captain-mara")
+    chat.add_generation_options(p)
+    p = add("chat", chat.cmd_chat, "chat with a character in the terminal UI")
+    p.add_argument("persona", nargs="?", default="captain-mara")
+    p.add_argument("--resume", nargs="?", const="", metavar="ID",
+                   help="resume a saved session (the latest without an ID)")
+    p = add("export", chat.cmd_export, "write a stored conversation as ShareGPT JSON or Markdown")
+    p.add_argument("session", help="session id (see `persona sessions`)")
+    p.add_argument("--format", choices=["sharegpt", "markdown"], default="sharegpt")
+    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p = add("plugins", packs.cmd_plugins, "list plugins, where they come from and their hooks")
+    p.add_argument("--json", action="store_true")
+    p = add("sessions", chat.cmd_sessions, "list stored conversations")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    from persona.plugins import make_manager
+
+    data.register(add)
+
+    # Plugins add sub-commands: cli.add_parser(...).set_defaults(func=handler).
+    make_manager().hook.register_commands(cli=sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    setup_logging(debug)
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except PersonaError as exc:
+        if debug:
+            raise
+        print_error(exc.message, exc.hint)
+        return 2
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug, not bad input: still one line unless --debug
+        if debug:
+            raise
+        print_error(f"internal error: {type(exc).__name__}: {exc}",
+                    "run again with --debug for the traceback, and report it")
+        return 1

@@ -1,0 +1,122 @@
+"""``persona ask``, ``repl``, ``chat`` (the TUI), ``sessions`` and ``export``: talking and stored talks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from persona.cli.common import print_json, progress, table
+from persona.errors import PersonaError
+
+
+def add_generation_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``ask`` and ``repl``; :func:`overrides` reads them."""
+    p.add_argument("--session", metavar="ID", help="continue a stored conversation")
+    p.add_argument("--seed", type=int, help="make sampling reproducible")
+    p.add_argument("--max-tokens", type=int, metavar="N", help="longest reply, in tokens")
+    p.add_argument("--temperature", type=float, metavar="T", help="override the pack's temperature")
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {"seed": args.seed, "max_new_tokens": args.max_tokens, "temperature": args.temperature}
+
+
+def _read_message(arg: str) -> str:
+    return sys.stdin.read() if arg == "-" else arg
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from persona.engine import Engine, check_message
+    from persona.packs import get_pack
+
+    text = _read_message(args.message)
+    check_message(text)  # before anything loads or is stored
+    pack = get_pack(args.persona)
+    engine = Engine(progress=progress)
+    chat = engine.resume(args.session, pack) if args.session else engine.new_chat(pack)
+    stream = not args.json
+    from persona.notices import tool_line, turn_notices
+
+    result = engine.turn(chat, text, on_token=(lambda t: print(t, end="", flush=True)) if stream else None,
+                         on_tool=(lambda m: print(tool_line(m), flush=True)) if stream else None,
+                         **overrides(args))
+    if args.json:
+        print_json({
+            "session": chat.session_id,
+            "persona": pack.id,
+            "messages": [m.to_dict() for m in chat.conversation.messages],
+            "reply": result.reply,
+            "timings": result.timings,
+            "context": result.context.to_dict() if result.context else None,
+        })
+    else:
+        if result.stopped == "blocked":
+            print(result.reply, end="")
+        print()
+        for notice in turn_notices(result.messages):
+            print(f"notice: {notice}", file=sys.stderr)
+        print(f"session: {chat.session_id}  (continue with --session {chat.session_id})", file=sys.stderr)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise PersonaError("persona chat needs a terminal", "use `persona repl` over a pipe or in scripts")
+    from persona.packs import get_pack
+    from persona.store import Store
+
+    session = None
+    if args.resume is not None:
+        store = Store()
+        if args.resume == "":
+            recent = store.sessions(1)
+            if not recent:
+                raise PersonaError("there is no saved session to resume", "start one with `persona chat`")
+            session = recent[0].id
+        else:
+            session = store.info(args.resume).id
+    else:
+        get_pack(args.persona)  # a clear error before the screen switches
+    from persona.tui.app import run
+
+    return run(args.persona, session)
+
+
+def cmd_repl(args: argparse.Namespace) -> int:
+    from persona.repl import run_repl
+
+    return run_repl(args.persona, session=args.session, overrides=overrides(args), progress=progress)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from persona.export import export_text
+    from persona.store import Store
+
+    info, conv = Store().load(args.session)
+    text = export_text(conv, args.format, title=info.persona)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise PersonaError(f"{out} already exists", "choose another file name, or pass --force to overwrite it")
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    from persona.store import Store
+
+    rows = [s.to_dict() for s in Store().sessions(args.limit)]
+    if args.json:
+        print_json(rows)
+        return 0
+    import datetime as dt
+
+    table([[r["id"], r["persona"], dt.datetime.fromtimestamp(r["updated"]).strftime("%Y-%m-%d %H:%M"),
+            str(r["messages"]), r["title"][:50]] for r in rows], ["ID", "PERSONA", "UPDATED", "MSGS", "FIRST LINE"])
+    return 0

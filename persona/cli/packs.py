@@ -1,0 +1,105 @@
+"""``persona list``, ``show``, ``validate``, ``new``, ``models`` and ``plugins``: what is installed."""
+
+from __future__ import annotations
+
+import argparse
+
+from persona.cli.common import log, print_json, table
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from persona.packs import discover
+
+    packs = [p.summary() for p in discover().values()]
+    if args.json:
+        print_json(packs)
+        return 0
+    table([[p["id"], p["name"], p["language"], p["base"], "yes" if p["adapter"] else "no"] for p in packs],
+          ["ID", "NAME", "LANG", "BASE", "ADAPTER"])
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from persona.packs import get_pack
+
+    pack = get_pack(args.persona)
+    data = {**pack.summary(), "greetings": pack.greetings, "system": pack.system_prompt(),
+            "examples": len(pack.examples), "sampling": pack.sampling, "tools": pack.tools,
+            "extensions": pack.extensions, "provenance": pack.provenance}
+    if args.json:
+        print_json(data)
+        return 0
+    print(f"{pack.name} ({pack.id}) — {pack.description}")
+    for key in ("language", "base", "adapter", "path", "source", "examples"):
+        print(f"  {key}: {data[key]}")
+    print("  sampling: " + ", ".join(f"{k}={v}" for k, v in pack.sampling.items()))
+    for g in pack.greetings:
+        print(f"  greeting: {g}")
+    print("\n" + data["system"])
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from persona.errors import ModelError
+    from persona.models import resolve
+    from persona.packs import load_pack
+
+    pack = load_pack(args.path)
+    try:
+        resolve(pack.base)
+    except ModelError as exc:
+        if "not installed" not in exc.message:
+            raise
+        log.warning("%s (hint: %s)", exc.message, exc.hint)
+    print(f"ok: {pack.id} ({pack.name}) — {len(pack.greetings)} greetings, "
+          f"{len(pack.examples)} example dialogues, base {pack.base}, adapter {'yes' if pack.adapter else 'no'}")
+    return 0
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from persona.scaffold import scaffold
+
+    folder = scaffold(args.name, args.dir, language=args.language)
+    print(f"created {folder}")
+    print(f"edit {folder / 'system.md'}, then: persona validate {folder} && persona chat {folder.name}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from persona.errors import ModelError
+    from persona.models import ALIASES, resolve
+    from persona.models.hf import is_cached
+
+    rows = []
+    for name, alias in ALIASES.items():
+        try:
+            spec = resolve(name)
+            rows.append({"alias": name, "installed": True, "files": spec.parts or [spec.source],
+                         "cached": is_cached(spec), "description": alias.description})
+        except ModelError:
+            rows.append({"alias": name, "installed": False, "files": [], "cached": False,
+                         "description": alias.description, "install": alias.install})
+    if args.json:
+        print_json(rows)
+        return 0
+    for r in rows:
+        state = ("cache built" if r["cached"] else "cache not built yet") if r["installed"] else "not installed"
+        print(f"{r['alias']}: {r['description']}\n  {state}")
+        for f in r["files"][:1]:
+            print(f"  file: {f}" + (f" (+{len(r['files']) - 1} parts)" if len(r["files"]) > 1 else ""))
+        if not r["installed"]:
+            print(f"  install: {r['install']}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from persona.plugins import make_manager
+
+    infos = [p.to_dict() for p in make_manager().persona_plugins]
+    if args.json:
+        print_json(infos)
+        return 0
+    for p in infos:
+        state = f"FAILED: {p['error']}" if p["error"] else ", ".join(p["hooks"])
+        print(f"{p['name']}  ({p['source']}: {p['location']})\n  {state}")
+    return 0
