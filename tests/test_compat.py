@@ -45,3 +45,18 @@ def test_peft_trains_and_saves_a_lora_that_transformers_loads_and_switches(tiny_
     assert not torch.allclose(plain, adapted)  # non-zero LoRA weights change the output
     assert torch.allclose(plain, off)          # and switching them off restores the base
 
+
+
+def test_repetition_penalty_looks_at_a_window_of_the_last_tokens_only():
+    from persona.models.base import GenerationParams
+    from persona.models.hf import penalty_processors
+
+    ids = torch.tensor([[5, 6, 7, 8]])
+    scores = torch.ones(1, 10)
+    (windowed,) = penalty_processors(GenerationParams(repetition_penalty=2.0, repetition_penalty_range=2))
+    out = windowed(ids, scores.clone())
+    assert out[0, 7] == out[0, 8] == 0.5        # inside the window: penalised
+    assert out[0, 5] == out[0, 6] == 1.0        # the character sheet further back: untouched
+    (whole,) = penalty_processors(GenerationParams(repetition_penalty=2.0, repetition_penalty_range=0))
+    assert (whole(ids, scores.clone())[0, 5:9] == 0.5).all()
+    assert penalty_processors(GenerationParams(repetition_penalty=1.0)) == []

@@ -163,23 +163,30 @@ VOICE = {
     "captain-mara": re.compile(r"\b(aye|lad|lass|sea|ship|crew|tavern|captain|ale|docks?|sail\w*)\b", re.I),
     "professor-thistle": re.compile(r"\b(beetles?|insects?|dear fellow|good heavens|splendid|specimens?|naturalist)\b", re.I),
 }
-OUT_OF_CHARACTER = re.compile(r"\b(SmolLM|language model|AI assistant|as an AI|Hugging ?Face)\b", re.I)
+OUT_OF_CHARACTER = re.compile(r"\b(SmolLM|language model|AI assistant|as an AI|I(?:'m| am) an AI|Hugging ?Face)\b", re.I)
+QUESTIONS = ("Who are you?", "Are you an AI?", "Tell me about your past.", "Where do you live?",
+             "What did you do yesterday?", "Can you give me some advice?", "What makes you happy?", "Tell me a story.")
 
 
 @pytest.mark.parametrize("pack_id", ["captain-mara", "professor-thistle"])
 def test_shipped_packs_hold_their_character_for_several_turns(pack_id, backend, pm):
-    """On the real default model, with a fixed seed: the character never calls itself
-    an AI model, and its replies carry its own vocabulary."""
+    """On the real default model, greedy, eight turns of one chat: the character never
+    calls itself an AI model, and at least 6 of its 8 replies carry its own vocabulary.
+
+    Measured 8/8 for both packs (transformers 5.23, torch 2.13 CPU). Greedy takes the
+    sampling luck out; the 6-of-8 bar leaves room for a library's numerics. The margin
+    comes from the windowed repetition penalty (models/hf.py): over the whole context,
+    as transformers does by default, it scored 6/8 and 3/8 for the Professor.
+    """
     from persona.engine import Engine
     from persona.packs import get_pack
 
     engine = Engine(pm=pm)
     chat = engine.new_chat(get_pack(pack_id))
-    replies = [engine.turn(chat, q, seed=11).reply
-               for q in ("Who are you?", "What do you do all day?", "Are you an AI?", "Tell me about your past.")]
-    assert all(r.strip() for r in replies)
+    replies = [engine.turn(chat, q, temperature=0, max_new_tokens=60).reply for q in QUESTIONS]
+    assert all(r.strip() for r in replies) and len(set(replies)) == len(replies), replies
     assert not [r for r in replies if OUT_OF_CHARACTER.search(r)]
-    assert sum(bool(VOICE[pack_id].search(r)) for r in replies) >= 2, replies
+    assert sum(bool(VOICE[pack_id].search(r)) for r in replies) >= 6, replies
 
 
 def test_local_gguf_file_and_local_hf_folder_work_as_bases(tmp_path, backend, pm):

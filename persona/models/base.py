@@ -17,6 +17,9 @@ class GenerationParams:
     max_new_tokens: int = 200
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    # repetition_penalty looks at the last N tokens only (0: the whole context),
+    # as llama.cpp's and Ollama's repeat_last_n (64) and KoboldCpp's rep_pen_range do.
+    repetition_penalty_range: int = 64
 
     @classmethod
     def from_sampling(cls, sampling: dict[str, Any], **overrides: Any) -> GenerationParams:

@@ -118,6 +118,7 @@ class HFBackend:
     def count_tokens(self, messages: list[dict[str, str]]) -> int:
         return len(self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"])
 
+
     # -- generation -------------------------------------------------------------
 
     def stream(self, messages: list[dict[str, str]], params: GenerationParams,
@@ -141,7 +142,7 @@ class HFBackend:
             sampling = params.temperature > 0
             kwargs = dict(
                 **inputs, streamer=streamer, max_new_tokens=params.max_new_tokens,
-                do_sample=sampling, repetition_penalty=params.repetition_penalty,
+                do_sample=sampling, logits_processor=penalty_processors(params),
                 stopping_criteria=StoppingCriteriaList([_Cancel()]),
                 eos_token_id=self._eos, pad_token_id=self.tokenizer.pad_token_id or self._eos[0],
             )
@@ -237,6 +238,28 @@ class HFBackend:
             self.model.delete_adapter(name)
         except Exception:  # nothing was injected; nothing to undo
             pass
+
+
+def penalty_processors(params: GenerationParams) -> list:
+    """transformers' repetition penalty over a window of the last tokens.
+
+    transformers applies it to the whole context, system prompt included, so it
+    pushes down the very words a character sheet teaches (beetles, "my dear
+    fellow") and the character fades as the chat grows. llama.cpp, Ollama and
+    KoboldCpp penalise a window of recent tokens; so do we, with transformers'
+    own processor fed that window.
+    """
+    from transformers import RepetitionPenaltyLogitsProcessor
+
+    if params.repetition_penalty == 1.0:
+        return []
+    last_n = params.repetition_penalty_range
+
+    class Windowed(RepetitionPenaltyLogitsProcessor):
+        def __call__(self, input_ids, scores):
+            return super().__call__(input_ids[:, -last_n:] if last_n > 0 else input_ids, scores)
+
+    return [Windowed(float(params.repetition_penalty))]
 
 
 def base_matches(recorded: str, spec: ModelSpec) -> bool:
