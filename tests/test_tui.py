@@ -38,6 +38,15 @@ def notices(app):
     return [str(w.render()) for w in app.query(Notice)]
 
 
+async def until(pilot, predicate, what: str, timeout: float = 10.0) -> None:
+    """Wait for a condition of the app, not for a fixed time (a loaded machine is slow)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.05)
+
+
 async def send(pilot, text):
     app = pilot.app
     app.query_one(Composer).text = text
@@ -76,7 +85,7 @@ async def test_escape_stops_generation_and_keeps_the_partial_reply():
     async with app.run_test(size=SIZE) as pilot:
         app.query_one(Composer).text = "talk"
         await pilot.press("enter")
-        await pilot.pause(0.4)
+        await until(pilot, lambda: bubbles(app)[-1][1].startswith("word0"), "the reply to start streaming")
         assert app.busy
         await pilot.press("escape")
         await app.workers.wait_for_complete()
@@ -243,12 +252,12 @@ async def test_quitting_mid_reply_and_resuming_shows_every_committed_turn():
         await send(pilot, "first")
         app.query_one(Composer).text = "second"
         await pilot.press("enter")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: bubbles(app)[-1][1].startswith("w0"), "the second reply to start streaming")
         await app.action_quit()
     session = app.chat.session_id
-    for _ in range(50):  # the worker saves the stopped turn as it winds down
-        if len(Store().load(session)[1].messages) == 6:
-            break
+    deadline = time.monotonic() + 10  # the worker saves the stopped turn as it winds down
+    while len(Store().load(session)[1].messages) != 6:
+        assert time.monotonic() < deadline, "the stopped turn was not saved"
         time.sleep(0.1)
     again, _ = make_app(session=session)
     async with again.run_test(size=SIZE) as pilot:

@@ -6,9 +6,18 @@ and look at the SVGs in tests/__snapshots__/ before committing them.
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from persona.conversation import Message
 from persona.store import Store
 from tests.test_tui import SIZE, make_app
+
+
+def steady(app) -> None:
+    """A cursor that does not blink: a blink at the wrong moment would change the picture."""
+    app.query_one("#composer").cursor_blink = False
 
 
 def test_chat_screen(snap_compare):
@@ -19,6 +28,7 @@ def test_chat_screen(snap_compare):
     app, _ = make_app(["Aye, **Captain Mara** of the Black Gull. What'll you drink?"])
 
     async def chat(pilot):
+        steady(app)
         app.query_one("#composer").text = "Who are you?"
         await pilot.press("enter")
         await app.workers.wait_for_complete()
@@ -35,19 +45,26 @@ def test_persona_picker(snap_compare):
     app, _ = make_app()
 
     async def open_picker(pilot):
+        steady(app)
         await pilot.press("ctrl+p")
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=open_picker)
 
 
-def test_session_browser(snap_compare, monkeypatch):
+@pytest.fixture
+def utc(monkeypatch):
+    """Local time is UTC for one test; the process's zone is put back after it."""
+    with monkeypatch.context() as m:
+        m.setenv("TZ", "UTC")
+        time.tzset()
+        yield
+    time.tzset()
+
+
+def test_session_browser(snap_compare, utc):
     """A centred dialog "Resume a conversation" listing two sessions, newest first, each
     with persona, date, message count and the first line the user wrote."""
-    import time
-
-    monkeypatch.setenv("TZ", "UTC")  # the dates are shown in local time
-    time.tzset()
     store = Store()
     for sid, persona, title, when in (("a1", "captain-mara", "Tell me about the Black Gull", 1_700_000_000),
                                       ("b2", "professor-thistle", "What is your favourite beetle?", 1_700_100_000)):
@@ -56,6 +73,7 @@ def test_session_browser(snap_compare, monkeypatch):
     app, _ = make_app()
 
     async def open_browser(pilot):
+        steady(app)
         await pilot.press("ctrl+o")
         await pilot.pause()
 
@@ -68,6 +86,7 @@ def test_help_screen(snap_compare):
     app, _ = make_app()
 
     async def open_help(pilot):
+        steady(app)
         await pilot.press("f1")
         await pilot.pause()
 
