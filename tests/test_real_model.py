@@ -177,7 +177,7 @@ def test_shipped_packs_hold_their_character_for_several_turns(pack_id, backend, 
     Measured 8/8 for both packs (transformers 5.23, torch 2.13 CPU). Greedy takes the
     sampling luck out; the 6-of-8 bar leaves room for a library's numerics. The margin
     comes from the windowed repetition penalty (models/hf.py): over the whole context,
-    as transformers does by default, it scored 6/8 and 3/8 for the Professor.
+    as transformers does by default, the Professor scored 4/8 on these questions.
     """
     from persona.engine import Engine
     from persona.packs import get_pack
