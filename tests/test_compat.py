@@ -60,3 +60,26 @@ def test_repetition_penalty_looks_at_a_window_of_the_last_tokens_only():
     (whole,) = penalty_processors(GenerationParams(repetition_penalty=2.0, repetition_penalty_range=0))
     assert (whole(ids, scores.clone())[0, 5:9] == 0.5).all()
     assert penalty_processors(GenerationParams(repetition_penalty=1.0)) == []
+
+
+def test_a_broken_transformers_peft_pair_is_named_not_blamed_on_the_adapter(tmp_path):
+    """transformers 5.24 refused peft 0.21 inside load_adapter; that is the install's fault."""
+    from persona.errors import ModelError
+    from persona.models import resolve
+    from persona.models.hf import HFBackend
+
+    class RefusingModel:
+        def load_adapter(self, *args, **kwargs):
+            raise ValueError("The version of PEFT you are using is not compatible, please use a version >= 0.22.0")
+
+        def delete_adapter(self, name):
+            raise ValueError(name)  # nothing was injected
+
+    (tmp_path / "adapter_config.json").write_text('{"base_model_name_or_path": "HuggingFaceTB/SmolLM2-135M-Instruct"}')
+    backend = HFBackend(resolve("smollm2-135m"))
+    backend.model = RefusingModel()
+    with pytest.raises(ModelError) as err:
+        backend.use_adapter("pack", tmp_path)
+    assert "transformers and peft do not work together" in err.value.message
+    assert "make setup" in err.value.hint and "does not fit" not in err.value.message
+    assert backend.adapters == {}

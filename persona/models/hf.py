@@ -224,7 +224,12 @@ class HFBackend:
             info = self.model.load_adapter(str(path), adapter_name=name)  # a local folder: no hub access
         except (RuntimeError, ValueError, KeyError) as exc:
             self._drop_adapter(name)
-            raise ModelError(f"adapter {path} does not fit {self.model_id}: {str(exc).splitlines()[0]}",
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "version of PEFT" in first:  # the installed pair, not the adapter (transformers 5.24 + peft 0.21)
+                raise ModelError(f"the installed transformers and peft do not work together: {first}",
+                                 "reinstall the locked versions with `make setup` "
+                                 "(or pip install -r requirements.lock --no-deps)") from None
+            raise ModelError(f"adapter {path} does not fit {self.model_id}: {first}",
                              "the adapter was trained on another base model; retrain it on this one") from None
         mismatched = getattr(info, "mismatched_keys", None)
         if mismatched:
