@@ -50,11 +50,11 @@ class Locker:
         self.overrides = overrides
         self.links = [p for p in os.environ.get("PIP_FIND_LINKS", "").split() if p]
 
+    def link_args(self) -> list[str]:
+        return [a for link in self.links for a in ("--find-links", link)]
+
     def common(self) -> list[str]:
-        out = ["--generate-hashes", "--python-version", "3.11", "--no-header", "--quiet"]
-        for link in self.links:
-            out += ["--find-links", link]
-        return out
+        return ["--generate-hashes", "--python-version", "3.11", "--no-header", "--quiet", *self.link_args()]
 
     def compile(self, dest: Path, *, prefer: Path | None = None, upgrade: list[str] | None = None) -> None:
         """Write LOCK and TORCH_LOCK into dest: newest allowed, or prefer's pins but for `upgrade`."""
@@ -107,9 +107,8 @@ class Locker:
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([self.uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
         py = str(venv / "bin" / "python")
-        sync = [self.uv, "pip", "install", "--quiet", "--python", py, "--no-deps", "--require-hashes"]
-        for link in self.links:
-            sync += ["--find-links", link]
+        sync = [self.uv, "pip", "install", "--quiet", "--python", py, "--no-deps", "--require-hashes",
+                *self.link_args()]
         subprocess.run(sync + ["-r", str(lockdir / TORCH_LOCK), "-r", str(lockdir / LOCK)], check=True)
         subprocess.run([self.uv, "pip", "install", "--quiet", "--python", py, "--no-deps",
                         "--no-build-isolation", "-e", str(ROOT)], check=True)
@@ -199,4 +198,12 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (subprocess.CalledProcessError, OSError) as exc:
+        # uv could not resolve or install (its own message is above); the lock is untouched.
+        what = " ".join(map(str, exc.cmd[:3])) if isinstance(exc, subprocess.CalledProcessError) else str(exc)
+        print(f"error: a resolve or install step failed ({what}); the lock is unchanged", file=sys.stderr)
+        print("hint: read uv's message above: a range in pyproject.toml or an --override no release "
+              "satisfies, or the package index cannot be reached", file=sys.stderr)
+        sys.exit(2)

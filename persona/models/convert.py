@@ -64,14 +64,13 @@ def bars_into(meter: Meter) -> Iterator[None]:
     previous_hook = hf_logging.set_tqdm_hook(lambda factory, args, kwargs: relay(*args, **kwargs))
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
-    swapped = hasattr(gguf_utils, "tqdm")
-    original = getattr(gguf_utils, "tqdm", None)
-    if swapped:
+    original = getattr(gguf_utils, "tqdm", None)  # absent in a later transformers: nothing to swap
+    if original is not None:
         gguf_utils.tqdm = relay
     try:
         yield
     finally:
-        if swapped:
+        if original is not None:
             gguf_utils.tqdm = original
         hf_logging.set_tqdm_hook(previous_hook)
         hf_logging.set_verbosity(verbosity)

@@ -6,6 +6,7 @@ inside functions, so the CLI starts fast and its error paths cost nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -117,7 +118,6 @@ class HFBackend:
 
     def count_tokens(self, messages: list[dict[str, str]]) -> int:
         return len(self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"])
-
 
     # -- generation -------------------------------------------------------------
 
@@ -245,6 +245,22 @@ class HFBackend:
             pass
 
 
+@functools.cache
+def _windowed_penalty() -> type:
+    """transformers' RepetitionPenaltyLogitsProcessor, fed only the last ``last_n`` tokens."""
+    from transformers import RepetitionPenaltyLogitsProcessor
+
+    class WindowedRepetitionPenalty(RepetitionPenaltyLogitsProcessor):
+        def __init__(self, penalty: float, last_n: int) -> None:
+            super().__init__(penalty)
+            self.last_n = last_n
+
+        def __call__(self, input_ids, scores):
+            return super().__call__(input_ids[:, -self.last_n:] if self.last_n > 0 else input_ids, scores)
+
+    return WindowedRepetitionPenalty
+
+
 def penalty_processors(params: GenerationParams) -> list:
     """transformers' repetition penalty over a window of the last tokens.
 
@@ -254,17 +270,9 @@ def penalty_processors(params: GenerationParams) -> list:
     KoboldCpp penalise a window of recent tokens; so do we, with transformers'
     own processor fed that window.
     """
-    from transformers import RepetitionPenaltyLogitsProcessor
-
     if params.repetition_penalty == 1.0:
         return []
-    last_n = params.repetition_penalty_range
-
-    class Windowed(RepetitionPenaltyLogitsProcessor):
-        def __call__(self, input_ids, scores):
-            return super().__call__(input_ids[:, -last_n:] if last_n > 0 else input_ids, scores)
-
-    return [Windowed(float(params.repetition_penalty))]
+    return [_windowed_penalty()(float(params.repetition_penalty), params.repetition_penalty_range)]
 
 
 def base_matches(recorded: str, spec: ModelSpec) -> bool:
