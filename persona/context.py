@@ -5,6 +5,12 @@ message and any tool messages after it), the example dialogues, older history.
 When it does not fit, examples drop first (SillyTavern's "gradually push out"),
 then the oldest history turns, and as a last resort the system prompt and the
 newest message are shortened. The result never exceeds ``limit`` tokens.
+
+The layout keeps a chat's prompt byte-stable from turn to turn, so a backend
+that keeps its KV cache (llama) evaluates only what is new: system prompt,
+examples, history in order, then this turn's *notes* (lore entries, mood notes:
+what changes every turn) as one system message just before the newest user
+message, then that message. See docs/architecture.md, "Prompt layout".
 """
 
 from __future__ import annotations
@@ -58,13 +64,23 @@ def _groups(history: list[dict[str, str]]) -> list[list[dict[str, str]]]:
     return groups
 
 
+def split_notes(messages: list[dict]) -> tuple[list[dict[str, str]], dict[str, str] | None]:
+    """Take out the messages plugins marked ``"note": True``; join them into one system message."""
+    notes = [m["content"] for m in messages if m.get("note") and m.get("content")]
+    rest = [m for m in messages if not m.get("note")]
+    return rest, ({"role": "system", "content": "\n\n".join(notes)} if notes else None)
+
+
 def assemble(system: dict[str, str] | None, examples: list[list[dict[str, str]]],
-             history: list[dict[str, str]], count: Counter, limit: int) -> tuple[list[dict[str, str]], ContextReport]:
+             history: list[dict[str, str]], count: Counter, limit: int,
+             note: dict[str, str] | None = None) -> tuple[list[dict[str, str]], ContextReport]:
     """Choose what fits in ``limit`` tokens; see the module docstring for the order."""
     report = ContextReport(limit=limit)
     head = [dict(system)] if system else []
     turns = _groups(history)
     newest = [dict(m) for m in turns.pop()] if turns else []
+    if note is not None:
+        newest.insert(0, dict(note))
     kept_examples = list(examples)
 
     def build() -> list[dict[str, str]]:
@@ -109,7 +125,7 @@ def assemble(system: dict[str, str] | None, examples: list[list[dict[str, str]]]
         # Last resort: shorten the longest of the system prompt and the newest messages.
         while total > limit:
             # Tool traffic is never cut: half a JSON object helps nobody.
-            candidates = head + [m for m in newest if m["role"] == "user"]
+            candidates = head + [m for m in newest if m["role"] in ("user", "system")]
             longest = max(candidates, key=lambda m: len(m["content"]), default=None)
             if longest is None or len(longest["content"]) < 8:
                 raise ValueError(f"the chat template alone needs {total} tokens, over the {limit}-token limit")

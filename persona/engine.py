@@ -17,7 +17,7 @@ from typing import Any
 import pluggy
 
 from persona.branching import BranchingMixin
-from persona.context import ContextReport, assemble, to_model_message
+from persona.context import ContextReport, assemble, split_notes, to_model_message
 from persona.conversation import Conversation, Message
 from persona.errors import InputError, ModelError
 from persona.models import GenerationParams, Stats, load_backend
@@ -295,11 +295,12 @@ class Engine(BranchingMixin):
         if tools and describe_tools and outgoing and outgoing[0]["role"] == "system":
             outgoing[0]["content"] += "\n\n" + describe(list(tools.values()))
         self._call("prepare_messages", messages=outgoing, persona=persona, conversation=conv)
+        outgoing, note = split_notes(outgoing)
         system = outgoing.pop(0) if outgoing and outgoing[0]["role"] == "system" else None
         examples = [[to_model_message(Message(m.role, persona.render(m.content, self.user_name)))
                      for m in ex.messages if m.role != "system"] for ex in persona.examples]
         limit = backend.context_window - params.max_new_tokens
-        return assemble(system, examples, outgoing, backend.count_tokens, limit)
+        return assemble(system, examples, outgoing, backend.count_tokens, limit, note)
 
     # -- hooks -----------------------------------------------------------------------
 

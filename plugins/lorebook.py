@@ -218,10 +218,9 @@ def prepare_messages(messages, persona, conversation):
     kept, dropped = select(book, seen[-book.scan_depth:] if book.scan_depth else [])
     if kept:
         block = HEADER + "\n" + "\n".join(persona.render(e.content, _user) for e in kept)
-        if messages and messages[0]["role"] == "system":
-            messages[0]["content"] = "\n\n".join(filter(None, [messages[0]["content"].rstrip(), block]))
-        else:
-            messages.insert(0, {"role": "system", "content": block})
+        # A note, not an edit of the system prompt: the engine places notes just
+        # before the newest message, so the prompt before them stays cached.
+        messages.append({"role": "system", "content": block, "note": True})
     user = next((m for m in reversed(conversation.messages) if m.role == "user"), None)
     if user is not None and (kept or dropped):
         user.metadata["lore"] = {"fired": [e.name for e in kept], "dropped": [e.name for e in dropped]}

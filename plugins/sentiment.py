@@ -150,7 +150,4 @@ def prepare_messages(messages, persona, conversation):
         return
     negative, positive = NOTES["zh" if persona.language.lower().startswith("zh") else "en"]
     note = settings.get("negative_note", negative) if mood["score"] < 0 else settings.get("positive_note", positive)
-    if messages and messages[0]["role"] == "system":
-        messages[0]["content"] = f"{messages[0]['content']}\n\n{note}"
-    else:
-        messages.insert(0, {"role": "system", "content": note})
+    messages.append({"role": "system", "content": note, "note": True})  # placed by the engine

@@ -32,9 +32,10 @@ def chat_with(pm, pack: Persona) -> tuple[Engine, Chat, ScriptedBackend]:
 
 
 def system_sent(backend: ScriptedBackend, call: int = -1) -> str:
-    first = backend.calls[call][0]
-    assert first["role"] == "system"
-    return first["content"]
+    """The system prompt and this turn's notes (lore) as the model saw them."""
+    sent = backend.calls[call]
+    assert sent[0]["role"] == "system"
+    return "\n\n".join(m["content"] for m in sent if m["role"] == "system")
 
 
 def lore_of(chat: Chat) -> dict | None:
@@ -237,13 +238,14 @@ def test_unchanged_lore_file_is_parsed_once_and_an_edit_applies_next_turn(pm, tm
     assert len(parsed) == 2 and system_sent(backend).endswith(f"{HEADER}\nNew fact.")
 
 
-def test_lore_becomes_the_system_message_when_there_is_none(pm, tmp_path):
+def test_lore_is_a_note_for_the_engine_to_place(pm, tmp_path):
     pack = lore_pack(tmp_path, [{"keys": ["alpha"], "content": "Alpha fact."}])
     conv = Conversation()
     conv.add("user", "alpha")
     messages = [{"role": "user", "content": "alpha"}]
     pm.hook.prepare_messages(messages=messages, persona=pack, conversation=conv)
-    assert messages == [{"role": "system", "content": f"{HEADER}\nAlpha fact."}, {"role": "user", "content": "alpha"}]
+    assert messages == [{"role": "user", "content": "alpha"},
+                        {"role": "system", "content": f"{HEADER}\nAlpha fact.", "note": True}]
 
 
 def test_shipped_captain_mara_knows_her_ship_when_asked(pm):
@@ -254,3 +256,19 @@ def test_shipped_captain_mara_knows_her_ship_when_asked(pm):
     system = system_sent(backend)
     assert "Captain Mara" in system and system.endswith(gull["content"])
     assert lore_of(chat) == {"fired": ["The Black Gull"], "dropped": []}
+
+
+def test_lore_sits_before_the_newest_message_and_the_prefix_stays_put(pm, tmp_path):
+    """What changes every turn must not invalidate the cached prompt before it."""
+    pack = lore_pack(tmp_path, [{"keys": ["alpha"], "content": "Alpha fact."},
+                                {"keys": ["beta"], "content": "Beta fact."}])
+    engine, chat, backend = chat_with(pm, pack)
+    engine.turn(chat, "alpha")
+    engine.turn(chat, "beta")
+    first, second = backend.calls
+    assert first[-2] == {"role": "system", "content": f"{HEADER}\nAlpha fact."}
+    assert second[-2]["role"] == "system" and second[-2]["content"].endswith("Beta fact.")
+    assert second[-1]["content"] == "beta" and first[-1]["content"] == "alpha"
+    # Everything before turn 1's note is sent again, unchanged, at the start of turn 2.
+    assert second[:len(first) - 2] == first[:-2]
+    assert HEADER not in second[0]["content"]

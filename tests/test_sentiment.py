@@ -165,13 +165,14 @@ def test_mood_note_is_off_unless_the_pack_asks(pm, mara):
     ("I got fired today and I feel awful.", UPSET_NOTE, HAPPY_NOTE),
     ("I passed my driving test today!! So happy", HAPPY_NOTE, UPSET_NOTE),
 ])
-def test_clear_mood_puts_a_note_in_the_system_prompt(pm, mara, text, note, other):
+def test_clear_mood_puts_a_note_before_the_newest_message(pm, mara, text, note, other):
+    """The system prompt stays as it was (cached); the note sits just before the user's message."""
     mara.extensions = {"sentiment": {"adapt_to_mood": True}}
     backend, _ = chat_turn(pm, mara, text)
-    system = backend.calls[0][0]
-    assert system["role"] == "system"
-    assert system["content"].startswith(mara.system_prompt()) and note in system["content"]
-    assert other not in system["content"]
+    sent = backend.calls[0]
+    assert sent[0] == {"role": "system", "content": mara.system_prompt()}
+    assert sent[-1] == {"role": "user", "content": text}
+    assert sent[-2]["role"] == "system" and note in sent[-2]["content"] and other not in sent[-2]["content"]
 
 
 def test_neutral_message_adds_no_note(pm, mara):
@@ -183,22 +184,22 @@ def test_neutral_message_adds_no_note(pm, mara):
 def test_pack_words_its_own_notes(pm, mara):
     mara.extensions = {"sentiment": {"adapt_to_mood": True, "negative_note": "Pour them a rum, on the house."}}
     backend, _ = chat_turn(pm, mara, "I got fired today and I feel awful.")
-    assert backend.calls[0][0]["content"].endswith("Pour them a rum, on the house.")
+    assert backend.calls[0][-2]["content"].endswith("Pour them a rum, on the house.")
 
 
 def test_chinese_pack_gets_a_chinese_note(pm, mara):
     mara.language = "zh-CN"
     mara.extensions = {"sentiment": {"adapt_to_mood": True}}
     backend, _ = chat_turn(pm, mara, "我今天被老板骂了，真的好难过。")
-    assert "安慰" in backend.calls[0][0]["content"]
+    assert "安慰" in backend.calls[0][-2]["content"]
 
 
-def test_note_becomes_the_system_message_when_there_is_none(pm, mara):
+def test_mood_note_is_a_note_for_the_engine_to_place(pm, mara):
     mara.extensions = {"sentiment": {"adapt_to_mood": True}}
     conv = Conversation()
     user = conv.add("user", "Ugh, this is the worst day ever.")
     user.metadata["sentiment"] = sentiment_of(pm, mara, user.content)
     messages = [{"role": "user", "content": user.content}]
     pm.hook.prepare_messages(messages=messages, persona=mara, conversation=conv)
-    assert messages[0]["role"] == "system" and UPSET_NOTE in messages[0]["content"]
-    assert messages[1] == {"role": "user", "content": user.content}
+    assert messages[0] == {"role": "user", "content": user.content}
+    assert messages[1]["note"] is True and UPSET_NOTE in messages[1]["content"]
