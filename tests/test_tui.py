@@ -26,7 +26,7 @@ class SlowBackend(ScriptedBackend):
 
 def make_app(replies=("Aye.",), persona="captain-mara", session=None, backend=None):
     backend = backend or ScriptedBackend(list(replies))
-    engine = Engine(pm=make_manager(load_entrypoints=False), backend_loader=lambda r, p=None: backend)
+    engine = Engine(pm=make_manager(load_entrypoints=False), backend_loader=lambda r, p=None, **kw: backend)
     return PersonaApp(persona, session, engine=engine), backend
 
 

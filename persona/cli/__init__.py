@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from persona import __version__
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("persona", nargs="?", default="captain-mara")
     p.add_argument("--resume", nargs="?", const="", metavar="ID",
                    help="resume a saved session (the latest without an ID)")
+    chat.add_backend_option(p)
     p = add("export", chat.cmd_export, "write a stored conversation as ShareGPT JSON or Markdown")
     p.add_argument("session", help="session id (see `persona sessions`)")
     p.add_argument("--format", choices=["sharegpt", "markdown"], default="sharegpt")
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(debug)
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "backend", None):  # every engine this process makes, TUI included
+            os.environ["PERSONA_BACKEND"] = args.backend
         return args.func(args)
     except PersonaError as exc:
         if debug:

@@ -16,6 +16,12 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="make sampling reproducible")
     p.add_argument("--max-tokens", type=int, metavar="N", help="longest reply, in tokens")
     p.add_argument("--temperature", type=float, metavar="T", help="override the pack's temperature")
+    add_backend_option(p)
+
+
+def add_backend_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["auto", "llama", "hf"],
+                   help="model backend (default auto: llama for GGUF models, hf otherwise)")
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:

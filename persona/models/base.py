@@ -33,6 +33,8 @@ class Stats:
     """Filled in by a backend while it streams."""
 
     prompt_tokens: int = 0
+    cached_tokens: int = 0      # prompt tokens whose KV cache was reused (llama backend)
+    prompt_eval_s: float | None = None  # evaluating the rest of the prompt
     new_tokens: int = 0
     first_token_s: float | None = None
     decode_s: float = 0.0

@@ -89,6 +89,20 @@ def write_atomically(sha: str, fill: Callable[[Path], dict]) -> Path:
     return final
 
 
+def write_file_atomically(target: Path, fill: Callable[[Path], None]) -> Path:
+    """Run ``fill(tmp_file)`` beside ``target`` and rename it into place when complete."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
+    os.close(fd)
+    try:
+        fill(Path(tmp))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
 def assemble_parts(parts: list[Path], name: str) -> Path:
     """Concatenate a GGUF split over several package files into one cached file."""
     target = models_dir() / "gguf" / name

@@ -211,15 +211,7 @@ class HFBackend:
             self.active_adapter = name
 
     def _load_adapter(self, name: str, path: Path) -> None:
-        try:
-            config = json.loads((path / "adapter_config.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"adapter {path}: unreadable adapter_config.json ({exc})",
-                             "re-save the adapter with peft's save_pretrained") from None
-        recorded = config.get("base_model_name_or_path") or ""
-        if not base_matches(recorded, self.spec):
-            raise ModelError(f"adapter {path} was trained on {recorded!r}, but the pack's model is {self.model_id!r}",
-                             f"set [model] base to the adapter's base, or retrain it with --base {self.model_id}")
+        check_adapter_base(path, self.spec, self.model_id)
         try:
             info = self.model.load_adapter(str(path), adapter_name=name)  # a local folder: no hub access
         except (RuntimeError, ValueError, KeyError) as exc:
@@ -273,6 +265,20 @@ def penalty_processors(params: GenerationParams) -> list:
     if params.repetition_penalty == 1.0:
         return []
     return [_windowed_penalty()(float(params.repetition_penalty), params.repetition_penalty_range)]
+
+
+def check_adapter_base(path: Path, spec: ModelSpec, model_id: str) -> dict:
+    """The adapter's config, if it may be put on this base; a ModelError naming both if not."""
+    try:
+        config = json.loads((path / "adapter_config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"adapter {path}: unreadable adapter_config.json ({exc})",
+                         "re-save the adapter with peft's save_pretrained") from None
+    recorded = (config.get("base_model_name_or_path") or "") if isinstance(config, dict) else ""
+    if not base_matches(recorded, spec):
+        raise ModelError(f"adapter {path} was trained on {recorded!r}, but the pack's model is {model_id!r}",
+                         f"set [model] base to the adapter's base, or retrain it with --base {model_id}")
+    return config
 
 
 def base_matches(recorded: str, spec: ModelSpec) -> bool:
