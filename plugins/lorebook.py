@@ -205,6 +205,11 @@ def startup(engine):
     _user = getattr(engine, "user_name", _user)
 
 
+def position(persona) -> str:
+    """``[lorebook] position``: "system" (default: the end of the system prompt) or "note"."""
+    return persona.manifest.get("lorebook", {}).get("position", "system")
+
+
 @hookimpl
 def prepare_messages(messages, persona, conversation):
     if persona.lorebook is None:
@@ -218,9 +223,16 @@ def prepare_messages(messages, persona, conversation):
     kept, dropped = select(book, seen[-book.scan_depth:] if book.scan_depth else [])
     if kept:
         block = HEADER + "\n" + "\n".join(persona.render(e.content, _user) for e in kept)
-        # A note, not an edit of the system prompt: the engine places notes just
-        # before the newest message, so the prompt before them stays cached.
-        messages.append({"role": "system", "content": block, "note": True})
+        if position(persona) == "note":
+            # The engine places notes just before the newest message: the prompt
+            # before them stays cached, whatever fires (docs/architecture.md).
+            messages.append({"role": "system", "content": block, "note": True})
+        elif messages and messages[0]["role"] == "system":
+            # SillyTavern's "after character definitions": best for small models
+            # (measured in docs/architecture.md); a change re-reads the history.
+            messages[0]["content"] = "\n\n".join(filter(None, [messages[0]["content"].rstrip(), block]))
+        else:
+            messages.insert(0, {"role": "system", "content": block})
     user = next((m for m in reversed(conversation.messages) if m.role == "user"), None)
     if user is not None and (kept or dropped):
         user.metadata["lore"] = {"fired": [e.name for e in kept], "dropped": [e.name for e in dropped]}

@@ -111,7 +111,7 @@ def test_adapter_with_shapes_of_another_model_is_refused(tmp_path, kind):
     tensors = {k: v[:, :-8].contiguous() if "lora_A" in k else v for k, v in load_file(weights).items()}
     save_file(tensors, weights)
     backend = load_backend("smollm2-135m", backend=kind)
-    with pytest.raises(ModelError, match="does not fit smollm2-135m"):
+    with pytest.raises(ModelError, match="does not fit"):
         backend.use_adapter("bad-shapes", str(folder / "adapter"))
     assert "bad-shapes" not in backend.adapters
     stats = Stats()  # the base still works after the refusal

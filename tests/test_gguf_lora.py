@@ -198,7 +198,7 @@ def test_adapters_llama_cpp_cannot_take_are_refused_naming_the_module(tmp_path, 
     with pytest.raises(ModelError, match=match) as err:
         gguf_lora.convert_adapter(ad, smollm2)
     assert err.value.hint
-    assert not list((cache.models_dir() / "lora").glob(".*.part"))  # no half-written file left behind
+    assert not list((cache.models_dir() / "lora").glob(".*"))  # no half-written file left behind
 
 
 # --- permutation, or none, on small bases -------------------------------------------------------

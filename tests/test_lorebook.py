@@ -19,9 +19,10 @@ from tests.conftest import MINIMAL, write_pack
 HEADER = "Facts you know:"
 
 
-def lore_pack(tmp_path, lore) -> Persona:
+def lore_pack(tmp_path, lore, position: str | None = None) -> Persona:
     text = lore if isinstance(lore, str) else json.dumps(lore, ensure_ascii=False)
-    folder = write_pack(tmp_path / "lorepack", MINIMAL + '[lorebook]\nentries = "lore.json"\n', {"lore.json": text})
+    table = '[lorebook]\nentries = "lore.json"\n' + (f'position = "{position}"\n' if position else "")
+    folder = write_pack(tmp_path / "lorepack", MINIMAL + table, {"lore.json": text})
     return load_pack(folder)
 
 
@@ -238,14 +239,32 @@ def test_unchanged_lore_file_is_parsed_once_and_an_edit_applies_next_turn(pm, tm
     assert len(parsed) == 2 and system_sent(backend).endswith(f"{HEADER}\nNew fact.")
 
 
-def test_lore_is_a_note_for_the_engine_to_place(pm, tmp_path):
+def test_lore_becomes_the_system_message_when_there_is_none(pm, tmp_path):
     pack = lore_pack(tmp_path, [{"keys": ["alpha"], "content": "Alpha fact."}])
+    conv = Conversation()
+    conv.add("user", "alpha")
+    messages = [{"role": "user", "content": "alpha"}]
+    pm.hook.prepare_messages(messages=messages, persona=pack, conversation=conv)
+    assert messages == [{"role": "system", "content": f"{HEADER}\nAlpha fact."}, {"role": "user", "content": "alpha"}]
+
+
+def test_lore_at_position_note_is_a_note_for_the_engine_to_place(pm, tmp_path):
+    pack = lore_pack(tmp_path, [{"keys": ["alpha"], "content": "Alpha fact."}], position="note")
     conv = Conversation()
     conv.add("user", "alpha")
     messages = [{"role": "user", "content": "alpha"}]
     pm.hook.prepare_messages(messages=messages, persona=pack, conversation=conv)
     assert messages == [{"role": "user", "content": "alpha"},
                         {"role": "system", "content": f"{HEADER}\nAlpha fact.", "note": True}]
+
+
+def test_lore_by_default_ends_the_system_prompt(pm, tmp_path):
+    pack = lore_pack(tmp_path, [{"keys": ["alpha"], "content": "Alpha fact."}])
+    engine, chat, backend = chat_with(pm, pack)
+    engine.turn(chat, "alpha")
+    sent = backend.calls[-1]
+    assert sent[0]["role"] == "system" and sent[0]["content"].endswith(f"{HEADER}\nAlpha fact.")
+    assert [m["role"] for m in sent].count("system") == 1
 
 
 def test_shipped_captain_mara_knows_her_ship_when_asked(pm):
@@ -258,10 +277,10 @@ def test_shipped_captain_mara_knows_her_ship_when_asked(pm):
     assert lore_of(chat) == {"fired": ["The Black Gull"], "dropped": []}
 
 
-def test_lore_sits_before_the_newest_message_and_the_prefix_stays_put(pm, tmp_path):
+def test_lore_at_position_note_sits_before_the_newest_message_and_the_prefix_stays_put(pm, tmp_path):
     """What changes every turn must not invalidate the cached prompt before it."""
     pack = lore_pack(tmp_path, [{"keys": ["alpha"], "content": "Alpha fact."},
-                                {"keys": ["beta"], "content": "Beta fact."}])
+                                {"keys": ["beta"], "content": "Beta fact."}], position="note")
     engine, chat, backend = chat_with(pm, pack)
     engine.turn(chat, "alpha")
     engine.turn(chat, "beta")

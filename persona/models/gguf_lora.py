@@ -19,10 +19,8 @@ import functools
 import hashlib
 import json
 import math
-import os
 import re
 import struct
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,18 +56,9 @@ def convert_adapter(adapter_dir: Path, base_gguf: Path, progress: Callable[[str]
     final = folder / f"{key}.gguf"
     if final.is_file():
         return final
-    folder.mkdir(parents=True, exist_ok=True)
     if progress:
         progress(f"converting the adapter of {_label(adapter_dir)} for llama.cpp …")
-    fd, tmp = tempfile.mkstemp(prefix=f".{key[:12]}-", suffix=".part", dir=folder)
-    os.close(fd)
-    try:
-        write_gguf_lora(adapter_dir, base_gguf, Path(tmp))
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return final
+    return cache.write_file_atomically(final, lambda tmp: write_gguf_lora(adapter_dir, base_gguf, tmp))
 
 
 def write_gguf_lora(adapter_dir: Path, base_gguf: Path, out: Path) -> dict:

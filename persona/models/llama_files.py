@@ -17,6 +17,7 @@ model cache, keyed by the source's sha256 and written atomically.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,9 +56,14 @@ def runtime_gguf(spec: ModelSpec, progress: Callable[[str], None] | None = None,
     target = cache.models_dir() / "gguf" / f"{key}.gguf"
     if target.is_file():
         return target
+    title = f"re-encoding {spec.alias or source.name} for llama.cpp as {enc} (once)"
     if progress:
-        progress(f"re-encoding {spec.alias or source.name} as {enc} for llama.cpp (once)")
-    return cache.write_file_atomically(target, lambda tmp: reencode(source, tmp, enc))
+        progress(f"{title} …")
+    t0 = time.perf_counter()
+    out = cache.write_file_atomically(target, lambda tmp: reencode(source, tmp, enc))
+    if progress:
+        progress(f"{title}: done in {time.perf_counter() - t0:.1f} s")
+    return out
 
 
 def reencode(source: Path, out: Path, enc: str) -> None:
