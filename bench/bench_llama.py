@@ -127,6 +127,9 @@ def cold_start(cache_dir: str) -> float:
 
 
 def main(report=print) -> None:
+    load_before = os.getloadavg()[0]
+    if load_before > 0.3:
+        say(f"warning: load average {load_before:.2f}; other processes will add noise")
     spec = registry.resolve("smollm2-135m")
     hf = load_backend("smollm2-135m", backend="hf")
     llama = load_backend("smollm2-135m", backend="llama")
@@ -167,7 +170,14 @@ def main(report=print) -> None:
     say("cold start …")
     cold = cold_start(os.environ["PERSONA_CACHE_DIR"])
 
+    import datetime
+
+    import llama_cpp
+
     report("## llama backend: smollm2-135m\n")
+    report(f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}; "
+           f"1-min load average at start {load_before:.2f}, at end {os.getloadavg()[0]:.2f}; "
+           f"{os.cpu_count()} cores; llama-cpp-python {llama_cpp.__version__}")
     report(f"- llama.cpp threads {llama.n_threads}, n_batch {llama.n_batch}, context {llama.context_window}, "
            f"runtime GGUF encoding `{llama_files.encoding()}`; greedy, repetition_penalty 1.15 (last 64), "
            f"{n} new tokens, best of 3\n")
