@@ -128,6 +128,40 @@ def test_kv_reuse_over_twenty_turns_gives_what_a_cold_cache_gives(llama, pm):
         assert stats.cached_tokens == 0 and cold == warm, f"turn {i + 1}"
 
 
+def test_when_old_turns_drop_the_cache_is_cut_at_the_first_change(llama, pm):
+    """A small window makes the budget drop old turns: the prompt then changes right
+    after the system prompt, and the reply still equals a cold cache's."""
+    from persona.engine import Engine
+    from persona.packs import get_pack
+
+    engine = Engine(pm=pm, backend="llama")
+    chat = engine.new_chat(get_pack("professor-thistle"))
+    window, llama.context_window = llama.context_window, 520
+    sent = []
+    real_stream = llama.stream
+
+    def recording(messages, params, cancel, stats):
+        out = "".join(real_stream(messages, params, cancel, stats))
+        sent.append((messages, params, out, stats.cached_tokens))
+        yield out
+
+    llama.stream = recording
+    try:
+        results = [engine.turn(chat, f"Tell me about beetle number {i}, my dear fellow.", temperature=0,
+                               max_new_tokens=40) for i in range(12)]
+    finally:
+        del llama.stream
+        llama.context_window = window
+    assert any(r.context.history_dropped for r in results)
+    dropped = [i for i, r in enumerate(results) if r.context.history_dropped]
+    for i in dropped:
+        messages, params, warm, cached = sent[i]
+        llama.cache.reset()
+        stats = Stats()
+        assert "".join(llama.stream(messages, params, threading.Event(), stats)) == warm, f"turn {i + 1}"
+        assert 0 < cached < stats.prompt_tokens
+
+
 def test_switching_between_two_long_chats_restores_each_ones_cache(llama):
     system = {"role": "system", "content": "You are a ship's log. " + "The wind was fair. " * 80}
     a = [system, {"role": "user", "content": "Chat A: " + "anchors and chains " * 150}]
