@@ -90,7 +90,7 @@ def load_pack(folder: str | os.PathLike[str], source: str = "path") -> Persona:
     data = _read_manifest(manifest_path)
     _check_schema(data, manifest_path)
     root = folder.resolve()
-    pack_id = data.get("id") or folder.name
+    pack_id = data.get("id") or root.name  # `persona validate .` names the folder it is in
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", pack_id):
         raise PackError(
             f"{manifest_path}: pack id {pack_id!r} is not valid",
@@ -105,7 +105,7 @@ def load_pack(folder: str | os.PathLike[str], source: str = "path") -> Persona:
     model = data.get("model", {})
     adapter = None
     if "adapter" in model:
-        adapter = check_adapter_folder(_inside(root, model["adapter"], manifest_path, "adapter"))
+        adapter = check_adapter_folder(_inside(root, model["adapter"], manifest_path, "adapter"), root)
     lorebook = None
     if "entries" in data.get("lorebook", {}):
         lorebook = _inside(root, data["lorebook"]["entries"], manifest_path, "lorebook")
@@ -133,8 +133,9 @@ def load_pack(folder: str | os.PathLike[str], source: str = "path") -> Persona:
     )
 
 
-def check_adapter_folder(path: Path) -> Path:
-    """A peft adapter folder holding safetensors weights only, of bounded size."""
+def check_adapter_folder(path: Path, root: Path | None = None) -> Path:
+    """A peft adapter folder holding safetensors weights only, of bounded size, every
+    file inside the pack, its config and weights' header checked (persona/adapters.py)."""
     if not path.is_dir():
         raise PackError(f"adapter folder {path} is missing",
                         "train one with `persona train`, or remove `adapter` from [model]")
@@ -154,6 +155,9 @@ def check_adapter_folder(path: Path) -> Path:
     if total > MAX_ADAPTER_BYTES:
         raise PackError(f"adapter {path} is {total // 2**20} MiB, over the {MAX_ADAPTER_BYTES // 2**20} MiB limit",
                         "train a smaller LoRA (lower --rank) or prune target modules")
+    from persona.adapters import check_folder
+
+    check_folder(path, (root or path).resolve())
     return path
 
 

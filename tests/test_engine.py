@@ -275,3 +275,19 @@ def test_editing_an_earlier_message_forks_a_branch_and_keeps_the_original(pm):
     assert [m.content for m in forked.messages if m.role == "user"] == ["Favourite ship?"]
     family = [s.id for s in Store().branches(branch.session_id)]
     assert family == [chat.session_id, branch.session_id] == [s.id for s in Store().branches(chat.session_id)]
+
+
+def test_unset_overrides_keep_the_packs_own_sampling(pm):
+    """`persona ask` passes None for every flag not given: the pack's values must stand."""
+    from persona.cli.chat import overrides
+    from persona.cli import build_parser
+    from persona.models.base import GenerationParams
+
+    pack = get_pack("captain-mara")
+    args = build_parser().parse_args(["ask", "captain-mara", "hi"])
+    params = GenerationParams.from_sampling(pack.sampling, **overrides(args))
+    assert params.max_new_tokens == pack.sampling["max_new_tokens"] != GenerationParams().max_new_tokens
+    assert params.temperature == pack.sampling["temperature"]
+    args = build_parser().parse_args(["ask", "captain-mara", "hi", "--max-tokens", "9", "--temperature", "0"])
+    params = GenerationParams.from_sampling(pack.sampling, **overrides(args))
+    assert (params.max_new_tokens, params.temperature) == (9, 0)

@@ -23,7 +23,9 @@ class GenerationParams:
 
     @classmethod
     def from_sampling(cls, sampling: dict[str, Any], **overrides: Any) -> GenerationParams:
-        known = {k: v for k, v in {**sampling, **overrides}.items()
+        """The pack's [sampling], then the overrides that are set (an unset CLI flag is None)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        known = {k: v for k, v in {**sampling, **given}.items()
                  if k in cls.__dataclass_fields__ and v is not None}
         return cls(**known)
 
