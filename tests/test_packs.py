@@ -127,3 +127,13 @@ def test_entry_point_group_adds_packs(tmp_path, monkeypatch):
                         lambda group=None: [ep] if group == "persona.packs" else [])
     found = packs_module.discover()
     assert found["from-ep"].source == "entry point extra"
+
+
+def test_validate_dot_takes_the_id_from_the_folder_it_is_in(tmp_path):
+    import subprocess
+    import sys
+
+    folder = write_pack(tmp_path / "ada-finch", MINIMAL)
+    proc = subprocess.run([sys.executable, "-m", "persona", "validate", "."], cwd=folder,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "ok: ada-finch" in proc.stdout, proc.stderr
