@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 from persona.conversation import Conversation
+from persona.textsafe import dumps_json
 
 FORMATS = ("sharegpt", "markdown")
 
 
 def export_text(conv: Conversation, fmt: str, title: str = "") -> str:
     if fmt == "sharegpt":
-        return json.dumps(conv.to_sharegpt(), ensure_ascii=False, indent=2) + "\n"
+        return dumps_json(conv.to_sharegpt(), indent=2) + "\n"  # C1 escaped too: same data once parsed
     if fmt == "markdown":
         lines = [f"# {title}", ""] if title else []
         for msg in conv.messages:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from persona.conversation import Message
+from persona.textsafe import sanitize
 
 
 def tool_line(message: Message) -> str:
-    """One line for a tool result, e.g. ``[roll_dice] 2d6: 3 + 4 = 7``."""
+    """One line for a tool result, e.g. ``[roll_dice] 2d6: 3 + 4 = 7``, its control characters shown.
+
+    Only for display (front ends sanitise what they write as well; doing it twice changes nothing).
+    """
     name = (message.tool_call or {}).get("name", "tool")
-    return f"[{name}] {message.content}"
+    return sanitize(f"[{name}] {message.content}")
 
 
 def turn_notices(messages: list[Message]) -> list[str]:

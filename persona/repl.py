@@ -8,6 +8,7 @@ from typing import Any
 
 from persona.errors import PersonaError
 from persona.notices import tool_line, turn_notices
+from persona.textsafe import sanitize
 
 HELP = "commands: /help  /reset (new conversation)  /session (show id)  /quit; tools: /roll 2d6, /clock, /calc 2*3 …"
 
@@ -25,16 +26,19 @@ def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, 
     chat = engine.resume(session, pack) if session else engine.new_chat(pack)
 
     def say(text: str = "", end: str = "\n") -> None:
-        out.write(text + end)
+        # Everything the loop writes goes through here. Streamed tokens are sanitised one
+        # chunk at a time, which is safe: each control character is replaced on its own.
+        out.write(sanitize(text) + end)
         out.flush()
 
+    name = sanitize(pack.name, one_line=True)  # the speaker label: one line, whatever the pack says
     if session:
         for msg in chat.conversation.messages:
             if msg.role in ("user", "assistant"):
-                say(f"{'you' if msg.role == 'user' else pack.name}: {msg.content}")
+                say(f"{'you' if msg.role == 'user' else name}: {msg.content}")
     else:
         greeting = chat.conversation.last("assistant")
-        say(f"{pack.name}: {greeting.content}" if greeting else f"[{pack.name}]")
+        say(f"{name}: {greeting.content}" if greeting else f"[{name}]")
     if interactive:
         say(f"({HELP})")
     while True:
@@ -57,13 +61,13 @@ def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, 
             continue
         if command == "/reset":
             chat = engine.new_chat(pack)
-            say(f"{pack.name}: {chat.conversation.last('assistant').content if pack.greetings else ''}")
+            say(f"{name}: {chat.conversation.last('assistant').content if pack.greetings else ''}")
             continue
         started = [False]
 
         def on_token(t: str) -> None:
             if not started[0]:
-                say(f"{pack.name}: ", end="")
+                say(f"{name}: ", end="")
                 started[0] = True
             say(t, end="")
 
@@ -75,14 +79,14 @@ def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, 
             continue
         except PersonaError as exc:
             say()
-            print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+            print(sanitize(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else "")), file=sys.stderr)
             continue
         if not started[0]:
-            say(f"{pack.name}: {result.reply}", end="")
+            say(f"{name}: {result.reply}", end="")
         say()
         for notice in turn_notices(result.messages):
             say(f"notice: {notice}")
     if chat.stored:
-        print(f"session: {chat.session_id}  (resume with: persona repl {pack.id} --session {chat.session_id})",
-              file=sys.stderr)
+        print(sanitize(f"session: {chat.session_id}  (resume with: persona repl {pack.id} --session {chat.session_id})",
+                       one_line=True), file=sys.stderr)
     return 0

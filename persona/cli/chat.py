@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from persona.cli.common import print_json, progress, table
+from persona.cli.common import echo, print_json, progress, table
 from persona.errors import PersonaError
 
 
@@ -44,8 +44,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     stream = not args.json
     from persona.notices import tool_line, turn_notices
 
-    result = engine.turn(chat, text, on_token=(lambda t: print(t, end="", flush=True)) if stream else None,
-                         on_tool=(lambda m: print(tool_line(m), flush=True)) if stream else None,
+    # Each streamed chunk is sanitised on its own: the mapping is per character, so an
+    # escape sequence split across tokens is caught as surely as a whole one.
+    result = engine.turn(chat, text, on_token=(lambda t: echo(t, end="", flush=True)) if stream else None,
+                         on_tool=(lambda m: echo(tool_line(m), flush=True)) if stream else None,
                          **overrides(args))
     if args.json:
         print_json({
@@ -58,11 +60,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         })
     else:
         if result.stopped == "blocked":
-            print(result.reply, end="")
+            echo(result.reply, end="")
         print()
         for notice in turn_notices(result.messages):
-            print(f"notice: {notice}", file=sys.stderr)
-        print(f"session: {chat.session_id}  (continue with --session {chat.session_id})", file=sys.stderr)
+            echo(f"notice: {notice}", file=sys.stderr)
+        echo(f"session: {chat.session_id}  (continue with --session {chat.session_id})", file=sys.stderr)
     return 0
 
 
@@ -100,17 +102,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from persona.export import export_text
     from persona.store import Store
+    from persona.textsafe import sanitize
 
     info, conv = Store().load(args.session)
     text = export_text(conv, args.format, title=info.persona)
     if args.output in (None, "-"):
-        sys.stdout.write(text)
+        # stdout is usually a terminal or a pager (`| less -R` passes escapes through), so
+        # Markdown is sanitised there. A file written with -o is data and keeps the stored
+        # text exactly. ShareGPT is JSON, which escapes every control character anyway.
+        sys.stdout.write(text if args.format == "sharegpt" else sanitize(text))
         return 0
     out = Path(args.output)
     if out.exists() and not args.force:
         raise PersonaError(f"{out} already exists", "choose another file name, or pass --force to overwrite it")
     out.write_text(text, encoding="utf-8")
-    print(f"wrote {out}", file=sys.stderr)
+    echo(f"wrote {out}", file=sys.stderr)
     return 0
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from typing import Any
+
+from persona.textsafe import dumps_json, sanitize
 
 log = logging.getLogger("persona")
 
@@ -14,7 +15,7 @@ class StderrHandler(logging.Handler):
     """``warning: …`` lines on whatever sys.stderr is at the time."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        print(f"{record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
+        echo(f"{record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
 
 
 def setup_logging(debug: bool) -> None:
@@ -28,24 +29,32 @@ def progress(msg: str) -> None:
 
     err = sys.stderr
     if isinstance(msg, Live) and err.isatty():
-        err.write("\r\x1b[2K" + msg + ("\n" if msg.final else ""))
+        err.write("\r\x1b[2K" + sanitize(msg, one_line=True) + ("\n" if msg.final else ""))
         err.flush()
     elif not isinstance(msg, Live) or msg.first or msg.final:
-        print(msg, file=err, flush=True)
+        echo(msg, file=err, flush=True)
+
+
+def echo(text: Any = "", file=None, end: str = "\n", flush: bool = False) -> None:
+    """``print`` for human-readable output: control characters in ``text`` are shown, not sent."""
+    print(sanitize(text), file=file or sys.stdout, end=end, flush=flush)
 
 
 def print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2))
+    """``--json`` output: valid JSON, every control character (C1 included) as a \\u escape."""
+    print(dumps_json(data, indent=2))
 
 
 def print_error(message: str, hint: str | None = None) -> None:
     """``error: …`` and, when there is one, ``hint: …`` on stderr."""
-    print(f"error: {message}", file=sys.stderr)
+    echo(f"error: {message}", file=sys.stderr)
     if hint:
-        print(f"hint: {hint}", file=sys.stderr)
+        echo(f"hint: {hint}", file=sys.stderr)
 
 
 def table(rows: list[list[str]], header: list[str]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    """Columns of single-line cells: a newline or control character in a cell is shown, not sent."""
+    cells = [[sanitize(c, one_line=True) for c in row] for row in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from persona.cli.common import print_error, progress
+from persona.cli.common import echo, print_error, print_json, progress
 
 
 def _load_utterances(path: str, fmt: str = "auto"):
@@ -21,8 +20,8 @@ def _load_utterances(path: str, fmt: str = "auto"):
     from persona.data.extract import extract
 
     result = extract(path, fmt)
-    print(f"format: {result.format}{' (detected)' if result.detected else ''}, encoding: {result.encoding}",
-          file=sys.stderr)
+    echo(f"format: {result.format}{' (detected)' if result.detected else ''}, encoding: {result.encoding}",
+         file=sys.stderr)
     return result.utterances, result.narration, result.skipped
 
 
@@ -41,11 +40,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
                "utterances": len(result.utterances), "narration": len(result.narration),
                "skipped": len(result.skipped), "output": str(out), "narration_output": str(narration)}
     if args.json:
-        print(json.dumps(summary, ensure_ascii=False, indent=2))
+        print_json(summary)
     else:
-        print(f"format: {result.format}{' (detected)' if result.detected else ''}, encoding: {result.encoding}\n"
-              f"{len(result.utterances)} utterances → {out}\n{len(result.narration)} narration/stage lines → "
-              f"{narration}\n{len(result.skipped)} lines skipped (see `persona data stats`)")
+        echo(f"format: {result.format}{' (detected)' if result.detected else ''}, encoding: {result.encoding}\n"
+             f"{len(result.utterances)} utterances → {out}\n{len(result.narration)} narration/stage lines → "
+             f"{narration}\n{len(result.skipped)} lines skipped (see `persona data stats`)")
     return 0
 
 
@@ -54,7 +53,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     utterances, narration, skipped = _load_utterances(args.file)
     data = stats(utterances, narration, skipped)
-    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else format_stats(data))
+    if args.json:
+        print_json(data)
+    else:
+        echo(format_stats(data))
     return 0
 
 
@@ -69,7 +71,10 @@ def cmd_build_data(args: argparse.Namespace) -> int:
     utterances, _, _ = _load_utterances(args.file)
     summary = build_dataset(utterances, args.character, args.output, overwrite=args.overwrite,
                             **_build_options(args))
-    print(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) if args.json else summary.format())
+    if args.json:
+        print_json(summary.to_dict())
+    else:
+        echo(summary.format())
     return 0
 
 
@@ -83,9 +88,9 @@ def cmd_build_pack(args: argparse.Namespace) -> int:
                         build_options=_build_options(args), train_config=config, overwrite=args.overwrite,
                         eval_samples=args.eval_samples,
                         progress=progress)
-    print(f"built {result['pack']}: chat with it with `persona chat {result['pack']}`", file=sys.stderr)
+    echo(f"built {result['pack']}: chat with it with `persona chat {result['pack']}`", file=sys.stderr)
     if args.json:
-        print(json.dumps(result["eval"], ensure_ascii=False, indent=2))
+        print_json(result["eval"])
     return 0
 
 
@@ -105,11 +110,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                          rank=args.rank, alpha=args.alpha, max_len=args.max_len, seed=args.seed)
     report = train(args.data_dir, args.output, config, resume=args.resume, progress=not args.json)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print_json(report)
     else:
-        print(f"{report['stopped']}: {report['steps']} steps, best validation loss {report['best_val_loss']} "
-              f"at step {report['best_step']}, {report['tokens_per_s']} tokens/s", file=sys.stderr)
-        print(f"wrote {args.output}/adapter, training_report.json, loss.png", file=sys.stderr)
+        echo(f"{report['stopped']}: {report['steps']} steps, best validation loss {report['best_val_loss']} "
+             f"at step {report['best_step']}, {report['tokens_per_s']} tokens/s", file=sys.stderr)
+        echo(f"wrote {args.output}/adapter, training_report.json, loss.png", file=sys.stderr)
     return 0
 
 
@@ -119,10 +124,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = evaluate(args.pack, args.data, samples=args.samples, seed=args.seed)
     path = write_eval(args.pack, report)
     if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
+        print_json(report)
     else:
-        print(format_table(report))
-        print(f"wrote {path}", file=sys.stderr)
+        echo(format_table(report))
+        echo(f"wrote {path}", file=sys.stderr)
     fidelity = report["adapter"]["fidelity"]
     if args.min_fidelity is not None and fidelity < args.min_fidelity:
         print_error(f"fidelity {fidelity} is below --min-fidelity {args.min_fidelity}",

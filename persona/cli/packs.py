@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from persona.cli.common import log, print_json, table
+from persona.cli.common import echo, log, print_json, table
+from persona.textsafe import sanitize
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -29,13 +30,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(data)
         return 0
-    print(f"{pack.name} ({pack.id}) — {pack.description}")
+    # One-line fields stay on their line (a newline in a name cannot fake a `key: value` line);
+    # greetings and the system prompt keep their line breaks. echo shows control characters.
+    def one(value) -> str:
+        return sanitize(value, one_line=True)
+
+    echo(f"{one(pack.name)} ({one(pack.id)}) — {one(pack.description)}")
     for key in ("language", "base", "adapter", "path", "source", "examples"):
-        print(f"  {key}: {data[key]}")
-    print("  sampling: " + ", ".join(f"{k}={v}" for k, v in pack.sampling.items()))
+        echo(f"  {key}: {one(data[key])}")
+    echo("  sampling: " + one(", ".join(f"{k}={v}" for k, v in pack.sampling.items())))
     for g in pack.greetings:
-        print(f"  greeting: {g}")
-    print("\n" + data["system"])
+        echo(f"  greeting: {g}")
+    echo("\n" + data["system"])
     return 0
 
 
@@ -51,8 +57,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if "not installed" not in exc.message:
             raise
         log.warning("%s (hint: %s)", exc.message, exc.hint)
-    print(f"ok: {pack.id} ({pack.name}) — {len(pack.greetings)} greetings, "
-          f"{len(pack.examples)} example dialogues, base {pack.base}, adapter {'yes' if pack.adapter else 'no'}")
+    echo(sanitize(f"ok: {pack.id} ({pack.name}) — {len(pack.greetings)} greetings, {len(pack.examples)} example "
+                  f"dialogues, base {pack.base}, adapter {'yes' if pack.adapter else 'no'}", one_line=True))
     return 0
 
 
@@ -60,8 +66,8 @@ def cmd_new(args: argparse.Namespace) -> int:
     from persona.scaffold import scaffold
 
     folder = scaffold(args.name, args.dir, language=args.language)
-    print(f"created {folder}")
-    print(f"edit {folder / 'system.md'}, then: persona validate {folder} && persona chat {folder.name}")
+    echo(f"created {folder}")
+    echo(f"edit {folder / 'system.md'}, then: persona validate {folder} && persona chat {folder.name}")
     return 0
 
 
@@ -84,11 +90,11 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         state = ("cache built" if r["cached"] else "cache not built yet") if r["installed"] else "not installed"
-        print(f"{r['alias']}: {r['description']}\n  {state}")
+        echo(f"{r['alias']}: {r['description']}\n  {state}")
         for f in r["files"][:1]:
-            print(f"  file: {f}" + (f" (+{len(r['files']) - 1} parts)" if len(r["files"]) > 1 else ""))
+            echo(f"  file: {f}" + (f" (+{len(r['files']) - 1} parts)" if len(r["files"]) > 1 else ""))
         if not r["installed"]:
-            print(f"  install: {r['install']}")
+            echo(f"  install: {r['install']}")
     return 0
 
 
@@ -101,5 +107,5 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         return 0
     for p in infos:
         state = f"FAILED: {p['error']}" if p["error"] else ", ".join(p["hooks"])
-        print(f"{p['name']}  ({p['source']}: {p['location']})\n  {state}")
+        echo(f"{p['name']}  ({p['source']}: {p['location']})\n  {state}")
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -17,6 +18,7 @@ from persona.engine import Chat, Engine, TurnResult
 from persona.errors import PersonaError
 from persona.notices import tool_line, turn_notices
 from persona.progress import milestones
+from persona.textsafe import sanitize
 from persona.tui.screens import HelpScreen, PersonaPicker, SessionBrowser
 from persona.tui.widgets import ChatMessage, Composer, Notice, StatusBar
 
@@ -78,11 +80,12 @@ class PersonaApp(App):
 
     def on_mount(self) -> None:
         if self.engine is None:
-            self.engine = Engine(progress=milestones(lambda msg: self.call_later(self.notify, msg)))
+            self.engine = Engine(progress=milestones(
+                lambda msg: self.call_later(self.notify, sanitize(msg), markup=False)))
         try:
             self.start_chat(self.persona_ref, self.session_ref)
         except PersonaError as exc:
-            self.exit(return_code=2, message=f"error: {exc.message}\nhint: {exc.hint}")
+            self.exit(return_code=2, message=Text(sanitize(f"error: {exc.message}\nhint: {exc.hint}")))
             return
         self.query_one(Composer).focus()
 
@@ -199,7 +202,7 @@ class PersonaApp(App):
 
     async def on_token(self, message: Token) -> None:
         if self._stream is not None:
-            await self._stream.write(message.text.replace("\x1b", "␛"))
+            await self._stream.write(sanitize(message.text))  # per chunk: each character on its own
             self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
 
     def on_tool_result(self, message: ToolResult) -> None:

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from persona.tui.widgets import sanitize
+from persona.textsafe import sanitize
 
 
 class _Picker(ModalScreen[str]):

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message as TextualMessage
 from textual.widgets import Markdown, Static, TextArea
 
-# C0/C1 control characters (ESC starts terminal sequences: colours, OSC 8 links,
-# OSC 52 clipboard writes) are shown as visible symbols, never passed through.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def sanitize(text: str) -> str:
-    return _CONTROL.sub(lambda m: "␛" if m.group() == "\x1b" else f"\\x{ord(m.group()):02x}", text)
+# Every text shown here goes through sanitize: C0/C1 control characters (ESC starts terminal
+# sequences: colours, OSC 8 links, OSC 52 clipboard writes) become visible symbols, never sent.
+from persona.textsafe import sanitize
 
 
 class ChatMessage(Markdown):
@@ -29,10 +23,16 @@ class ChatMessage(Markdown):
         super().__init__(sanitize(text), **kwargs)
         self.role = role
         self.add_class(role)
-        self.border_title = author
+        self.border_title = border_label(author)
 
     def set_text(self, text: str) -> None:
         self.update(sanitize(text))
+
+
+def border_label(text: str) -> Text:
+    """A border title from untrusted text (a pack's name): one line, control characters
+    shown, and as Text so that Textual does not read ``[link=…]`` in it as markup."""
+    return Text(sanitize(text, one_line=True))
 
 
 class Notice(Static):
@@ -98,4 +98,4 @@ class StatusBar(Static):
             parts.append("lore: " + ", ".join(lore))
         if safety:
             parts.append("⚠ " + safety)
-        self.update(Text(" │ ".join(sanitize(p) for p in parts)))
+        self.update(Text(" │ ".join(sanitize(p, one_line=True) for p in parts)))
