@@ -52,10 +52,8 @@ def test_both_backends_put_the_same_tokens_in_front_of_the_model(model, model_ca
 
 
 def test_a_seed_makes_sampling_reproducible(llama):
-    """The same seed, prompt and cache state give the same reply. (As with llama-server's
-    cache_prompt, a cached prompt is not bit-identical to a cold one: the last prompt
-    token is evaluated in a batch of one instead of with the rest; greedy replies are
-    equal (the 20-turn test below), sampled ones may part after a while.)"""
+    """The same seed and prompt give the same reply, from a cold cache or a warm one
+    (prompt batches are never of one token, and replies are re-read: llama.py)."""
     msgs = PROMPTS[1]
     sample = dict(temperature=1.0, top_p=0.95, max_new_tokens=32)
     cold = []
@@ -64,8 +62,7 @@ def test_a_seed_makes_sampling_reproducible(llama):
         cold.append(run(llama, msgs, seed=11, **sample)[0])
     warm = [run(llama, msgs, seed=11, **sample)[0] for _ in range(2)]  # prompt cached both times
     others = {run(llama, msgs, seed=s, **sample)[0] for s in (1, 2, 3)}
-    assert cold[0] == cold[1] and cold[0].strip()
-    assert warm[0] == warm[1]
+    assert cold[0] == cold[1] == warm[0] == warm[1] and cold[0].strip()
     assert others - {cold[0], warm[0]}, "three other seeds all gave the same reply"
 
 
@@ -114,12 +111,11 @@ def test_kv_reuse_over_twenty_turns_gives_what_a_cold_cache_gives(llama, pm):
                    for i in range(20)]
     finally:
         del llama.stream
-    # What is re-read each turn is the tail since the last turn's notes (lore):
-    # the last exchange and the new message, never the growing history.
-    for i, result in enumerate(results[1:], start=1):
-        t = result.timings
-        assert 0 < t["prompt_tokens"] - t["cached_tokens"] < 160, (i, t)
-        assert t["prompt_eval_s"] is not None
+    # Re-read each turn: the last reply and the new message, plus, on the turns whose
+    # fired lore differs from the last turn's, everything after the system prompt.
+    reread = [r.timings["prompt_tokens"] - r.timings["cached_tokens"] for r in results[1:]]
+    assert all(n >= 2 for n in reread) and all(r.timings["prompt_eval_s"] is not None for r in results)
+    assert sum(reread) < 0.35 * sum(r.timings["prompt_tokens"] for r in results[1:]), reread
     assert len(sent) == 20 and results[-1].timings["prompt_tokens"] > 700
     for i, (messages, params, warm) in enumerate(sent):
         llama.cache.reset()
@@ -171,10 +167,10 @@ def test_switching_between_two_long_chats_restores_each_ones_cache(llama):
     cold_a, first = run(llama, a)
     cold_b, _ = run(llama, b)
     again_a, stats = run(llama, a)
-    assert first.cached_tokens == 0 and stats.cached_tokens == stats.prompt_tokens - 1
+    assert first.cached_tokens == 0 and stats.cached_tokens == stats.prompt_tokens - 2
     assert again_a == cold_a and llama.cache.restores >= 1
     again_b, stats_b = run(llama, b)
-    assert again_b == cold_b and stats_b.cached_tokens == stats_b.prompt_tokens - 1
+    assert again_b == cold_b and stats_b.cached_tokens == stats_b.prompt_tokens - 2
 
 
 def test_turn_record_shows_the_reuse(persona_home):

@@ -162,10 +162,23 @@ class LlamaBackend:
 
     # -- evaluation -----------------------------------------------------------------
 
+    def _chunks(self, n: int) -> list[tuple[int, int]]:
+        """Split n tokens into batches of at most n_batch, none of a single token when n > 1.
+
+        llama.cpp computes a one-token batch with other kernels (matrix-vector)
+        than a larger one, so its K and V differ in the last bits; keeping every
+        prompt batch at two tokens or more keeps a cached prompt bit-identical
+        to a cold one (tests/test_llama.py).
+        """
+        bounds = list(range(0, n, self.n_batch)) + [n]
+        if n > 1 and bounds[-1] - bounds[-2] == 1:
+            bounds[-2] -= 1
+        return list(zip(bounds, bounds[1:]))
+
     def _eval(self, tokens: list[int], start: int, all_logits: bool = False) -> None:
         batch = self.batch
-        for i in range(0, len(tokens), self.n_batch):
-            chunk = tokens[i:i + self.n_batch]
+        for i, end in self._chunks(len(tokens)):
+            chunk = tokens[i:end]
             batch.n_tokens = len(chunk)
             for j, tok in enumerate(chunk):
                 batch.token[j], batch.pos[j], batch.n_seq_id[j] = tok, start + i + j, 1
@@ -256,6 +269,10 @@ class LlamaBackend:
             finally:
                 self._cancel = None
                 self.lib.llama_sampler_free(chain)
+                # The reply's K and V were computed a token at a time; the next turn
+                # re-reads it in a batch, as a cold cache would (see _chunks).
+                if len(self.cache.tokens) > len(prompt):
+                    self.cache.forget(len(prompt))
             if cancel.is_set():
                 stats.stopped = "cancelled"
             elif not stats.stopped:

@@ -70,10 +70,11 @@ class PromptCache:
     def prepare(self, prompt: list[int], adapter: str | None) -> int:
         """Make the live KV a prefix of ``prompt``; returns how many tokens it already holds.
 
-        At least the last prompt token is always left to evaluate: its logits
-        pick the first new token.
+        At least the last two prompt tokens are always left to evaluate: the
+        last one's logits pick the first new token, and a batch of two is
+        computed with the same kernels as a cold prompt (llama.py, _chunks).
         """
-        usable = len(prompt) - 1
+        usable = max(0, len(prompt) - 2)
         live = common_prefix(self.tokens, prompt) if adapter == self.adapter else 0
         best_key, best = None, live
         for key, saved in self.saved.items():
