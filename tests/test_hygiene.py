@@ -9,7 +9,7 @@ CORE = ["persona", "persona.cli", "persona.cli.common", "persona.cli.chat", "per
         "persona.engine", "persona.packs", "persona.context", "persona.conversation",
         "persona.store", "persona.plugins", "persona.hookspecs", "persona.models", "persona.models.registry",
         "persona.models.hf", "persona.models.convert", "persona.progress", "persona.repl", "persona.scaffold",
-        "persona.models.llama", "persona.models.llama_kv", "persona.models.llama_sampling",
+        "persona.models.llama", "persona.models.llama_ctx", "persona.models.llama_kv", "persona.models.llama_sampling",
         "persona.models.llama_files", "persona.models.gguf_lora", "persona.models.template"]
 
 

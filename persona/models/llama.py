@@ -23,46 +23,13 @@ from typing import Any
 from persona.errors import GenerationError, ModelError
 from persona.models import template
 from persona.models.base import GenerationParams, Stats, StopTrimmer
+from persona.models.llama_ctx import ContextOps, meta, physical_cores, quiet
 from persona.models.llama_kv import PromptCache
 from persona.models.registry import ModelSpec
 
 Progress = Callable[[str], None]
 DEFAULT_MAX_CTX = 8192  # the model's own window, capped: KV memory grows with it
 DEFAULT_BATCH = 512
-
-
-def physical_cores() -> int:
-    """Cores this process may use, counting hyper-threads once (llama.cpp's own default)."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-    siblings = set()
-    for cpu in cpus:
-        try:
-            siblings.add(Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list").read_text().strip())
-        except OSError:
-            siblings.add(str(cpu))
-    return max(1, len(siblings))
-
-
-class _Ctx:
-    """The llama_context operations PromptCache needs."""
-
-    def __init__(self, lib: Any, ctx: Any) -> None:
-        self.lib, self.ctx, self.mem = lib, ctx, lib.llama_get_memory(ctx)
-
-    def truncate(self, n: int) -> bool:
-        return bool(self.lib.llama_memory_seq_rm(self.mem, 0, n, -1))
-
-    def clear(self) -> None:
-        self.lib.llama_memory_clear(self.mem, True)
-
-    def save(self):
-        size = self.lib.llama_state_seq_get_size(self.ctx, 0)
-        buf = (ctypes.c_uint8 * size)()
-        return buf if self.lib.llama_state_seq_get_data(self.ctx, buf, size, 0) == size else None
-
-    def restore(self, state) -> bool:
-        self.lib.llama_memory_seq_rm(self.mem, 0, -1, -1)
-        return self.lib.llama_state_seq_set_data(self.ctx, state, len(state), 0) == len(state)
 
 
 class LlamaBackend:
@@ -93,7 +60,7 @@ class LlamaBackend:
         self.lib = lib
         self.gguf = Path(self.options["gguf"]) if self.options.get("gguf") else llama_files.runtime_gguf(self.spec, progress)
         t0 = time.perf_counter()
-        _quiet(lib)
+        quiet(lib)
         lib.llama_backend_init()
         mparams = lib.llama_model_default_params()
         self.model = lib.llama_model_load_from_file(str(self.gguf).encode(), mparams)
@@ -121,9 +88,9 @@ class LlamaBackend:
                              "set a smaller [model] n_ctx")
         self.context_window = lib.llama_n_ctx(self.ctx)
         self.batch = lib.llama_batch_init(self.n_batch, 0, 1)
-        self.cache = PromptCache(_Ctx(lib, self.ctx))
+        self.cache = PromptCache(ContextOps(lib, self.ctx))
         # The model's own template, else the alias's (Gemma 3 base has none): as the hf backend does.
-        self.template = _meta(lib, self.model, "tokenizer.chat_template") or self.spec.chat_template
+        self.template = meta(lib, self.model, "tokenizer.chat_template") or self.spec.chat_template
         if not self.template:
             raise ModelError(f"{self.model_id} has no chat template", "use a model that has one, or --backend hf")
         self.special = {"bos_token": self.piece(lib.llama_vocab_bos(self.vocab), True),
@@ -304,23 +271,3 @@ class LlamaBackend:
 
 class _Cancelled(Exception):
     pass
-
-
-def _meta(lib: Any, model: Any, key: str) -> str | None:
-    size = lib.llama_model_meta_val_str(model, key.encode(), None, 0)
-    if size < 0:
-        return None
-    buf = ctypes.create_string_buffer(size + 1)
-    lib.llama_model_meta_val_str(model, key.encode(), buf, size + 1)
-    return buf.value.decode("utf-8", errors="replace")
-
-
-_LOG_CB = None
-
-
-def _quiet(lib: Any) -> None:
-    """llama.cpp logs every load to stderr; keep it for PERSONA_LLAMA_LOG=1."""
-    global _LOG_CB
-    if _LOG_CB is None and not os.environ.get("PERSONA_LLAMA_LOG"):
-        _LOG_CB = lib.llama_log_callback(lambda level, text, data: None)
-        lib.llama_log_set(_LOG_CB, ctypes.c_void_p(0))
