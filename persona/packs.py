@@ -172,6 +172,8 @@ def _read_manifest(path: Path) -> dict[str, Any]:
                         "fix the line named above; https://toml.io describes the syntax") from None
     except UnicodeDecodeError:
         raise PackError(f"{path} is not UTF-8 text", "save persona.toml as UTF-8") from None
+    except RecursionError:
+        raise PackError(f"{path} nests too deeply", "flatten the tables and arrays in persona.toml") from None
 
 
 def _check_schema(data: dict[str, Any], path: Path) -> None:
@@ -252,32 +254,94 @@ def _entry_point_dirs() -> list[tuple[str, Path]]:
     return out
 
 
-def discover() -> dict[str, Persona]:
-    """Every loadable pack by id. Broken packs are reported and skipped."""
+@dataclass
+class BrokenPack:
+    """A pack folder that did not load, and why: listed, never fatal to the others."""
+
+    path: Path
+    source: str
+    error: PackError
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": None, "path": str(self.path), "source": self.source, "broken": True,
+                "error": self.error.message, "hint": self.error.hint}
+
+
+def load_isolated(pack_dir: Path, source: str) -> Persona | BrokenPack:
+    """load_pack, with every failure of one pack turned into a BrokenPack.
+
+    A pack is untrusted: whatever it does to the loader (deep nesting, a name the
+    file system refuses, a NUL in a path, a bug of ours) must not stop the rest.
+    """
+    try:
+        return load_pack(pack_dir, source=source)
+    except PackError as exc:
+        return BrokenPack(pack_dir, source, exc)
+    except (OSError, ValueError, RecursionError, TypeError, KeyError) as exc:
+        reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+        return BrokenPack(pack_dir, source, PackError(f"pack {pack_dir} could not be read ({reason})",
+                                                      "fix or remove the pack; `persona validate` checks it"))
+
+
+def _candidates(folder: Path) -> list[Path]:
+    try:
+        if (folder / MANIFEST).is_file():
+            return [folder]
+        return sorted(p for p in (folder.iterdir() if folder.is_dir() else []) if (p / MANIFEST).is_file())
+    except (OSError, ValueError) as exc:
+        log.warning("cannot search %s for packs: %s", folder, exc)
+        return []
+
+
+def load_checked(folder: str | os.PathLike[str]) -> Persona:
+    """A pack named by path: any failure is a PackError (error: and hint:), never a traceback."""
+    pack = load_isolated(Path(folder), "path")
+    if isinstance(pack, BrokenPack):
+        raise pack.error
+    return pack
+
+
+def _is_pack_dir(ref: str) -> bool:
+    try:
+        return (Path(ref) / MANIFEST).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def discover_all() -> tuple[dict[str, Persona], list[BrokenPack]]:
+    """Every pack by id, and the folders that did not load."""
     found: dict[str, Persona] = {}
+    broken: list[BrokenPack] = []
     for source, folder in search_path() + _entry_point_dirs():
-        candidates = [folder] if (folder / MANIFEST).is_file() else sorted(
-            p for p in (folder.iterdir() if folder.is_dir() else []) if (p / MANIFEST).is_file()
-        )
-        for pack_dir in candidates:
-            try:
-                pack = load_pack(pack_dir, source=source)
-            except PackError as exc:
-                log.warning("skipping pack %s: %s", pack_dir, exc.message)
+        for pack_dir in _candidates(folder):
+            pack = load_isolated(pack_dir, source)
+            if isinstance(pack, BrokenPack):
+                broken.append(pack)
                 continue
             if pack.id in found:
                 log.warning("pack %r from %s shadows the one in %s", pack.id, pack.path, found[pack.id].path)
             found[pack.id] = pack
+    return found, broken
+
+
+def discover() -> dict[str, Persona]:
+    """Every loadable pack by id. Broken packs are reported and skipped."""
+    found, broken = discover_all()
+    for pack in broken:
+        log.warning("skipping pack %s: %s", pack.path, pack.error.message)
     return found
 
 
 def get_pack(ref: str) -> Persona:
     """A pack by id, or by folder path; unknown ids suggest the closest ones."""
-    if os.sep in ref or ref.startswith(".") or (Path(ref) / MANIFEST).is_file():
-        return load_pack(ref)
-    packs = discover()
+    if os.sep in ref or ref.startswith(".") or _is_pack_dir(ref):
+        return load_checked(ref)
+    packs, broken = discover_all()
     if ref in packs:
         return packs[ref]
+    for pack in broken:  # asked for by its folder's name: say why it does not load
+        if pack.path.name == ref:
+            raise pack.error
     import difflib
 
     close = difflib.get_close_matches(ref, list(packs), n=3, cutoff=0.5)

@@ -9,14 +9,19 @@ from persona.textsafe import sanitize
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from persona.packs import discover
+    """Every pack; a broken one is listed as broken with its error, and the rest still work."""
+    from persona.packs import discover_all
 
-    packs = [p.summary() for p in discover().values()]
+    found, broken = discover_all()
+    packs = [p.summary() for p in found.values()]
     if args.json:
-        print_json(packs)
+        print_json(packs + [b.summary() for b in broken])
         return 0
-    table([[p["id"], p["name"], p["language"], p["base"], "yes" if p["adapter"] else "no"] for p in packs],
+    table([[p["id"], p["name"], p["language"], p["base"], "yes" if p["adapter"] else "no"] for p in packs]
+          + [[b.path.name, "(broken)", "", "", ""] for b in broken],
           ["ID", "NAME", "LANG", "BASE", "ADAPTER"])
+    for b in broken:
+        log.warning("pack %s is broken: %s", b.path, b.error.message)
     return 0
 
 
@@ -48,9 +53,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from persona.errors import ModelError
     from persona.models import resolve
-    from persona.packs import load_pack
+    from persona.packs import load_checked
 
-    pack = load_pack(args.path)
+    pack = load_checked(args.path)
     try:
         resolve(pack.base)
     except ModelError as exc:
