@@ -122,7 +122,8 @@ class Engine(BranchingMixin):
         elif name in self.backends:
             backend = self.backends[name](persona.base, self.progress)
         else:
-            raise ModelError(f"unknown backend {name!r} in {persona.id}'s [model] backend",
+            where = "--backend / PERSONA_BACKEND" if self.backend_name else f"{persona.id}'s [model] backend"
+            raise ModelError(f"unknown backend {name!r} in {where}",
                              f"use one of {', '.join(BACKENDS)}, or install the plugin that provides it"
                              f"{' (plugins provide: ' + ', '.join(self.backends) + ')' if self.backends else ''}")
         if id(backend) not in self._loaded:

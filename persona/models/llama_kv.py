@@ -132,7 +132,3 @@ class PromptCache:
         self.saves += 1
         while len(self.saved) > MAX_STATES or sum(len(s.state) for s in self.saved.values()) > self.budget:
             self.saved.popitem(last=False)
-
-    @property
-    def saved_bytes(self) -> int:
-        return sum(len(s.state) for s in self.saved.values())
