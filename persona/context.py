@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from persona.conversation import Message
+from persona.errors import InputError
 
 Counter = Callable[[list[dict[str, str]]], int]
 
@@ -37,6 +38,9 @@ class ContextReport:
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
+
+# limit is the context window less max_new_tokens (--max-tokens, or the pack's [sampling]).
+HINT = "lower --max-tokens (or the pack's [sampling] max_new_tokens) well below the model's context window"
 
 def to_model_message(msg: Message) -> dict[str, str]:
     """What the model sees of a message. Tool traffic is shown in the Hermes
@@ -75,6 +79,9 @@ def assemble(system: dict[str, str] | None, examples: list[list[dict[str, str]]]
              history: list[dict[str, str]], count: Counter, limit: int,
              note: dict[str, str] | None = None) -> tuple[list[dict[str, str]], ContextReport]:
     """Choose what fits in ``limit`` tokens; see the module docstring for the order."""
+    if limit <= 0:
+        raise InputError(f"the reply's token limit leaves {max(limit, 0)} tokens of the context window "
+                         "for the prompt", HINT)
     report = ContextReport(limit=limit)
     head = [dict(system)] if system else []
     turns = _groups(history)
@@ -128,7 +135,8 @@ def assemble(system: dict[str, str] | None, examples: list[list[dict[str, str]]]
             candidates = head + [m for m in newest if m["role"] in ("user", "system")]
             longest = max(candidates, key=lambda m: len(m["content"]), default=None)
             if longest is None or len(longest["content"]) < 8:
-                raise ValueError(f"the chat template alone needs {total} tokens, over the {limit}-token limit")
+                raise InputError(f"the chat template alone needs {total} tokens, over the {limit} tokens "
+                                 "the reply's token limit leaves for the prompt", HINT)
             keep = max(1, int(len(longest["content"]) * min(0.9, limit / total)))
             if any(longest is m for m in head):
                 longest["content"] = longest["content"][:keep]

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from persona.errors import PersonaError
+
 ROLES = ("system", "user", "assistant", "function_call", "observation")
 
 _TO_SHAREGPT = {
@@ -120,24 +122,29 @@ class Conversation:
 
     @classmethod
     def from_sharegpt(cls, data: dict[str, Any]) -> Conversation:
+        """The conversation of one ShareGPT record; FormatError (a ValueError) if it has the wrong shape."""
         conv = cls()
+        _need(data, dict, "a ShareGPT record")
         if "system" in data:
-            conv.add("system", data["system"], name=data.get("system_name"),
-                     metadata=dict(data.get("system_metadata") or {}))
-        for turn in data.get("conversations", []):
+            conv.add("system", _text(data["system"], "system"), name=_name(data.get("system_name"), "system_name"),
+                     metadata=_meta(data.get("system_metadata"), "system_metadata"))
+        for i, turn in enumerate(_need(data.get("conversations", []), list, "conversations")):
+            where = f"conversations[{i}]"
+            _need(turn, dict, where)
             source = turn.get("from")
             if source not in _FROM_SHAREGPT:
-                raise ValueError(f"unknown ShareGPT role {source!r}")
+                raise FormatError(f"{where}: unknown ShareGPT role {source!r}")
             role = _FROM_SHAREGPT[source]
-            value = turn.get("value") or ""
-            tool_call = turn.get("tool_call")
+            value = _text(turn.get("value"), f"{where}.value")
+            tool_call = _opt(turn.get("tool_call"), dict, f"{where}.tool_call")
             if tool_call is None and role == "function_call":
                 tool_call = _parse_call(value)
-            conv.add(role, value, name=turn.get("name"), tool_call=tool_call,
-                     metadata=dict(turn.get("metadata") or {}))
+            conv.add(role, value, name=_name(turn.get("name"), f"{where}.name"), tool_call=tool_call,
+                     metadata=_meta(turn.get("metadata"), f"{where}.metadata"))
         tools = data.get("tools")
         if tools:
-            conv.tools = json.loads(tools) if isinstance(tools, str) else list(tools)
+            tools = json.loads(tools) if isinstance(tools, str) else tools
+            conv.tools = list(_need(tools, list, "tools"))
         return conv
 
     # -- OpenAI chat messages ----------------------------------------------
@@ -178,28 +185,65 @@ class Conversation:
 
     @classmethod
     def from_openai(cls, items: list[dict[str, Any]]) -> Conversation:
+        """The conversation of OpenAI chat messages; FormatError (a ValueError) if they have the wrong shape."""
         conv = cls()
-        for item in items:
-            role = item["role"]
-            meta = dict(item.get("metadata") or {})
-            content = item.get("content") or ""
+        for i, item in enumerate(_need(items, list, "messages")):
+            where = f"messages[{i}]"
+            role = _need(item, dict, where).get("role")
+            meta = _meta(item.get("metadata"), f"{where}.metadata")
+            content = _text(item.get("content"), f"{where}.content")
+            name = _name(item.get("name"), f"{where}.name")
             if role == "assistant" and "tool_calls" in item:
-                calls = item["tool_calls"]
+                calls = _need(item["tool_calls"], list, f"{where}.tool_calls")
                 tool_call = None
                 if calls:
-                    fn = calls[0]["function"]
-                    tool_call = {"name": fn["name"], "arguments": json.loads(fn["arguments"] or "{}")}
-                    if calls[0].get("id"):
-                        tool_call["id"] = calls[0]["id"]
-                conv.add("function_call", content, name=item.get("name"), tool_call=tool_call, metadata=meta)
+                    call = _need(calls[0], dict, f"{where}.tool_calls[0]")
+                    fn = _need(call.get("function"), dict, f"{where}.tool_calls[0].function")
+                    arguments = json.loads(_text(fn.get("arguments"), "arguments") or "{}")
+                    tool_call = {"name": _text(fn.get("name"), "function.name"), "arguments": arguments}
+                    if call.get("id"):
+                        tool_call["id"] = call["id"]
+                conv.add("function_call", content, name=name, tool_call=tool_call, metadata=meta)
             elif role == "tool":
-                tool_call = item.get("tool_call")
+                tool_call = _opt(item.get("tool_call"), dict, f"{where}.tool_call")
                 if tool_call is None and "tool_call_id" in item:
                     tool_call = {"id": item["tool_call_id"]}
-                conv.add("observation", content, name=item.get("name"), tool_call=tool_call, metadata=meta)
+                conv.add("observation", content, name=name, tool_call=tool_call, metadata=meta)
+            elif role in ("system", "user", "assistant"):
+                conv.add(role, content, name=name, metadata=meta)
             else:
-                conv.add(role, content, name=item.get("name"), metadata=meta)
+                raise FormatError(f"{where}: unknown role {role!r}")
         return conv
+
+
+class FormatError(PersonaError, ValueError):
+    """A ShareGPT record or OpenAI message list has the wrong shape."""
+
+
+def _need(value: Any, kind: type, where: str) -> Any:
+    if not isinstance(value, kind):
+        raise FormatError(f"{where} must be {'an object' if kind is dict else 'a list'}, not {type(value).__name__}")
+    return value
+
+
+def _opt(value: Any, kind: type, where: str) -> Any:
+    return None if value is None else _need(value, kind, where)
+
+
+def _text(value: Any, where: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise FormatError(f"{where} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _name(value: Any, where: str) -> str | None:
+    return None if value is None else _text(value, where)
+
+
+def _meta(value: Any, where: str) -> dict[str, Any]:
+    return dict(_opt(value, dict, where) or {})
 
 
 def _parse_call(text: str) -> dict[str, Any] | None:

@@ -350,3 +350,8 @@ def check_message(text: str) -> None:
     if len(text) > MAX_MESSAGE_CHARS:
         raise InputError(f"the message is {len(text)} characters, over the {MAX_MESSAGE_CHARS} limit",
                          "split it into shorter messages")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # undecodable input bytes arrive as lone surrogates
+        raise InputError(f"the message is not valid UTF-8 (at character {exc.start})",
+                         "send the message as UTF-8 text") from None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from persona import paths
+from persona import jsonlimits, paths
 from persona.conversation import Conversation
 from persona.errors import PackError
 
@@ -220,8 +220,8 @@ def _read_examples(root: Path, rel: str, manifest: Path) -> list[Conversation]:
         if not line.strip():
             continue
         try:
-            out.append(Conversation.from_sharegpt(json.loads(line)))
-        except (ValueError, TypeError, AttributeError) as exc:
+            out.append(Conversation.from_sharegpt(jsonlimits.loads(line)))
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
             raise PackError(f"{root / rel}:{lineno}: not a ShareGPT line ({exc})",
                             'each line is {"conversations": [{"from": "human", "value": ...}, {"from": "gpt", ...}]}') from None
     return out
@@ -287,7 +287,9 @@ def _candidates(folder: Path) -> list[Path]:
     try:
         if (folder / MANIFEST).is_file():
             return [folder]
-        return sorted(p for p in (folder.iterdir() if folder.is_dir() else []) if (p / MANIFEST).is_file())
+        # Hidden folders are skipped: `persona new` builds a pack in one before renaming it.
+        return sorted(p for p in (folder.iterdir() if folder.is_dir() else [])
+                      if not p.name.startswith(".") and (p / MANIFEST).is_file())
     except (OSError, ValueError) as exc:
         log.warning("cannot search %s for packs: %s", folder, exc)
         return []

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import shutil
+import tempfile
+import unicodedata
 from pathlib import Path
 
 from persona import paths
@@ -11,10 +15,10 @@ from persona.errors import PackError
 
 MANIFEST = """spec = "persona-pack"
 spec_version = "1"
-id = "{id}"
-name = "{name}"
-description = "Describe {name} in one line."
-language = "{language}"
+id = {id}
+name = {name}
+description = {description}
+language = {language}
 greetings = ["Hello, {{{{user}}}}. I am {{{{char}}}}. What brings you here?"]
 system = "system.md"
 examples = "examples.jsonl"
@@ -46,15 +50,34 @@ def slugify(name: str) -> str:
 
 
 def scaffold(name: str, parent: str | None = None, language: str = "en") -> Path:
-    if not name.strip() or '"' in name or "\\" in name:
-        raise PackError(f"{name!r} is not a usable name", 'give the character a plain name, e.g. persona new "Ada Finch"')
+    """A new pack folder for ``name``; it appears whole (written aside, checked, renamed) or not at all."""
+    name = name.strip()
+    if not name or any(unicodedata.category(c) in ("Cc", "Cs") for c in name) or len(name) > 200:
+        raise PackError(f"{name!r} is not a usable name",
+                        'give the character a plain one-line name, e.g. persona new "Ada Finch"')
+    if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", language):
+        raise PackError(f"{language!r} is not a language tag", "use a BCP 47 tag such as en, zh or pt-BR")
     pack_id = slugify(name)
     base = Path(parent) if parent else paths.writable_home() / "personas"
     folder = base / pack_id
     if folder.exists():
         raise PackError(f"{folder} already exists", "choose another name, or edit the existing pack")
-    folder.mkdir(parents=True)
-    (folder / "persona.toml").write_text(MANIFEST.format(id=pack_id, name=name.strip(), language=language))
-    (folder / "system.md").write_text(SYSTEM.format())
-    (folder / "examples.jsonl").write_text(json.dumps(EXAMPLE) + "\n")
+    base.mkdir(parents=True, exist_ok=True)
+    quote = functools.partial(json.dumps, ensure_ascii=False)  # a JSON string is a TOML basic string
+    files = {
+        "persona.toml": MANIFEST.format(id=quote(pack_id), name=quote(name), language=quote(language),
+                                        description=quote(f"Describe {name} in one line.")),
+        "system.md": SYSTEM.format(),
+        "examples.jsonl": json.dumps(EXAMPLE) + "\n",
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=f".{pack_id}-new-", dir=base))
+    try:
+        for file, text in files.items():
+            (tmp / file).write_text(text, encoding="utf-8")
+        from persona.packs import load_checked
+
+        load_checked(tmp)  # what `persona new` writes always loads
+        tmp.rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return folder

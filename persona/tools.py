@@ -3,13 +3,13 @@ argument validation (jsonschema), and running with a timeout."""
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from persona import jsonlimits
 
 MAX_RESULT_CHARS = 2000
 
@@ -55,7 +55,7 @@ class ToolError(Exception):
     """A call that cannot run; its message becomes the observation the model sees."""
 
 
-_TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
 
 
 def parse_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
@@ -63,15 +63,22 @@ def parse_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
 
     Two forms: Hermes-style ``<tool_call>{"name": …, "arguments": {…}}</tool_call>``
     (an unclosed tag at the end counts: generation may stop on it), and a reply
-    that is nothing but one such JSON object.
+    that is nothing but one such JSON object. Model output is untrusted: the
+    split is plain ``str.find`` (linear in the text) and each body is read by
+    :func:`persona.jsonlimits.loads` (bounded nesting); a bad body is no call.
     """
-    calls = []
-    for body in _TAGGED.findall(text):
-        call = _call_from_json(body)
+    calls, visible, pos = [], [], 0
+    while (start := text.find(OPEN, pos)) != -1:
+        visible.append(text[pos:start])
+        end = text.find(CLOSE, start + len(OPEN))
+        body = text[start + len(OPEN):end if end != -1 else len(text)]
+        call = _call_from_json(body.strip())
         if call is not None:
             calls.append(call)
-    if calls or "<tool_call>" in text:
-        return _TAGGED.sub("", text).strip(), calls
+        pos = end + len(CLOSE) if end != -1 else len(text)
+    if pos:  # at least one tag
+        visible.append(text[pos:])
+        return "".join(visible).strip(), calls
     stripped = text.strip()
     if stripped.startswith("{") and stripped.endswith("}"):
         call = _call_from_json(stripped)
@@ -82,7 +89,7 @@ def parse_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
 
 def _call_from_json(body: str) -> ToolCall | None:
     try:
-        data = json.loads(body)
+        data = jsonlimits.loads(body)
     except ValueError:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
@@ -90,7 +97,7 @@ def _call_from_json(body: str) -> ToolCall | None:
     args = data.get("arguments", data.get("parameters", {}))
     if isinstance(args, str):  # some models emit arguments as a JSON string
         try:
-            args = json.loads(args)
+            args = jsonlimits.loads(args)
         except ValueError:
             return None
     return ToolCall(data["name"], args if isinstance(args, dict) else {})

@@ -37,6 +37,9 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
         ast.USub: operator.neg, ast.UAdd: operator.pos}
 
 
+MAX_RESULT_BITS = 3000  # about 900 digits; Python refuses to print over 4300
+
+
 def _evaluate(node: ast.AST) -> float:
     # An AST walker over numbers and arithmetic only: never eval().
     if isinstance(node, ast.Expression):
@@ -63,8 +66,12 @@ def calculator(args: dict, ctx: ToolContext) -> str:
         raise ToolError(f"cannot read {expression!r}") from None
     except ZeroDivisionError:
         raise ToolError("division by zero") from None
+    except (OverflowError, RecursionError):
+        raise ToolError("the result is too large") from None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
+    if isinstance(value, int) and value.bit_length() > MAX_RESULT_BITS:
+        raise ToolError("the result is too large")
     return f"{expression} = {value}"
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from persona.context import assemble, to_model_message
 from persona.conversation import Message
+from persona.errors import InputError
 from persona.models.scripted import ScriptedBackend
 
 count = ScriptedBackend().count_tokens
@@ -172,8 +173,16 @@ def test_context_shortens_a_huge_system_prompt_from_the_end():
 
 
 def test_context_raises_when_the_template_alone_is_over_the_limit():
-    with pytest.raises(ValueError, match="over the 5-token limit"):
+    with pytest.raises(InputError, match="over the 5 tokens") as info:
         assemble(SYSTEM, [], [user("u", 1)], count, 5)
+    assert "--max-tokens" in info.value.hint
+
+
+@pytest.mark.parametrize("limit", [0, -808])
+def test_context_refuses_a_reply_limit_at_or_over_the_window(limit):
+    with pytest.raises(InputError, match="leaves 0 tokens") as info:
+        assemble(SYSTEM, [], [user("u", 1)], count, limit)
+    assert "max_new_tokens" in info.value.hint
 
 
 # -- the invariants, for any conversation ------------------------------------------------

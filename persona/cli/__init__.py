@@ -8,15 +8,15 @@ import sys
 
 from persona import __version__
 from persona.cli import chat, data, packs
-from persona.cli.common import print_error, setup_logging
-from persona.errors import PersonaError
+from persona.cli.boundary import Parser, check_argv, report
+from persona.cli.common import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks and debug logs")
-    parser = argparse.ArgumentParser(prog="persona", parents=[common],
+    parser = Parser(prog="persona", parents=[common],
                                      description="Chat with characters in the terminal.")
     parser.add_argument("--version", action="version", version=f"persona {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -76,23 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     setup_logging(debug)
     try:
+        check_argv(argv)
         args = build_parser().parse_args(argv)
         if getattr(args, "backend", None):  # every engine this process makes, TUI included
             os.environ["PERSONA_BACKEND"] = args.backend
         return args.func(args)
-    except PersonaError as exc:
-        if debug:
-            raise
-        print_error(exc.message, exc.hint)
-        return 2
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug, not bad input: still one line unless --debug
-        if debug:
-            raise
-        print_error(f"internal error: {type(exc).__name__}: {exc}",
-                    "run again with --debug for the traceback, and report it")
-        return 1
+    except Exception as exc:  # every other exception: the table in persona/cli/boundary.py
+        return report(exc, debug)

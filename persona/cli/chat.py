@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from persona.cli.common import echo, print_json, progress, table
-from persona.errors import PersonaError
+from persona.errors import InputError, PersonaError
 
 
 def add_generation_options(p: argparse.ArgumentParser) -> None:
@@ -25,11 +25,23 @@ def add_backend_option(p: argparse.ArgumentParser) -> None:
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {"seed": args.seed, "max_new_tokens": args.max_tokens, "temperature": args.temperature}
+    """The set generation options, checked before any model loads (InputError if out of range)."""
+    from persona.models.base import check_overrides
+
+    given = {"seed": args.seed, "max_new_tokens": args.max_tokens, "temperature": args.temperature}
+    check_overrides(given)
+    return given
 
 
 def _read_message(arg: str) -> str:
-    return sys.stdin.read() if arg == "-" else arg
+    if arg != "-":
+        return arg
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"standard input is not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 1]!r})",
+                         "send the message as UTF-8 text") from None
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -38,6 +50,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     text = _read_message(args.message)
     check_message(text)  # before anything loads or is stored
+    given = overrides(args)
     pack = get_pack(args.persona)
     engine = Engine(progress=progress)
     chat = engine.resume(args.session, pack) if args.session else engine.new_chat(pack)
@@ -48,7 +61,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # escape sequence split across tokens is caught as surely as a whole one.
     result = engine.turn(chat, text, on_token=(lambda t: echo(t, end="", flush=True)) if stream else None,
                          on_tool=(lambda m: echo(tool_line(m), flush=True)) if stream else None,
-                         **overrides(args))
+                         **given)
     if args.json:
         print_json({
             "session": chat.session_id,
@@ -98,8 +111,7 @@ def cmd_repl(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    from persona import outfile
     from persona.export import export_text
     from persona.store import Store
     from persona.textsafe import sanitize
@@ -112,10 +124,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         # text exactly. ShareGPT is JSON, which escapes every control character anyway.
         sys.stdout.write(text if args.format == "sharegpt" else sanitize(text))
         return 0
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise PersonaError(f"{out} already exists", "choose another file name, or pass --force to overwrite it")
-    out.write_text(text, encoding="utf-8")
+    out = outfile.write(args.output, text, force=args.force)
     echo(f"wrote {out}", file=sys.stderr)
     return 0
 

@@ -26,16 +26,16 @@ def _load_utterances(path: str, fmt: str = "auto"):
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    from persona import outfile
     from persona.data.extract import extract
-    from persona.data.records import write_jsonl
+    from persona.data.records import to_jsonl
 
+    # Both targets are checked before the work; re-running replaces earlier output.
+    out = outfile.check(args.output, force=True)
+    narration = outfile.check(out.with_name(out.stem + ".narration.jsonl"), force=True)
     result = extract(args.file, args.format)
-    out = Path(args.output)
-    write_jsonl(out, result.utterances)
-    narration = out.with_name(out.stem + ".narration.jsonl")
-    write_jsonl(narration, result.narration)
+    outfile.write(out, to_jsonl(result.utterances), force=True)
+    outfile.write(narration, to_jsonl(result.narration), force=True)
     summary = {"format": result.format, "detected": result.detected, "encoding": result.encoding,
                "utterances": len(result.utterances), "narration": len(result.narration),
                "skipped": len(result.skipped), "output": str(out), "narration_output": str(narration)}

@@ -64,5 +64,5 @@ def read_jsonl(path: str | Path) -> list[Utterance]:
     return out
 
 
-def write_jsonl(path: str | Path, records: list[Utterance]) -> None:
-    Path(path).write_text("".join(r.to_json() + "\n" for r in records), encoding="utf-8")
+def to_jsonl(records: list[Utterance]) -> str:
+    return "".join(r.to_json() + "\n" for r in records)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,10 +25,47 @@ class GenerationParams:
     @classmethod
     def from_sampling(cls, sampling: dict[str, Any], **overrides: Any) -> GenerationParams:
         """The pack's [sampling], then the overrides that are set (an unset CLI flag is None)."""
-        given = {k: v for k, v in overrides.items() if v is not None}
+        given = check_overrides(overrides)
         known = {k: v for k, v in {**sampling, **given}.items()
                  if k in cls.__dataclass_fields__ and v is not None}
         return cls(**known)
+
+
+SEED_MAX = 2**32 - 1  # llama.cpp's seeds are 32-bit
+
+
+def check_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """The set overrides, checked against the ranges a pack's [sampling] must keep; raises InputError."""
+    import json
+
+    import jsonschema
+
+    from persona import paths
+    from persona.errors import InputError
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    for key, value in given.items():
+        if isinstance(value, float) and not math.isfinite(value):  # NaN passes every range check
+            raise InputError(f"{key} {value} is not a number", "give a finite number")
+    schema = json.loads((paths.PACKAGE_DIR / "pack_schema.json").read_text())["properties"]["sampling"]
+    schema["properties"]["seed"] = {"type": "integer", "minimum": 0, "maximum": SEED_MAX}
+    error = next(iter(jsonschema.Draft202012Validator(schema).iter_errors(given)), None)
+    if error is not None:
+        key = str(error.path[0]) if error.path else "sampling"
+        raise InputError(f"{key} {error.message}",
+                         f"allowed: {_range(schema['properties'].get(key, {}))}" if key in schema["properties"]
+                         else "see `persona ask --help`")
+    return given
+
+
+def _range(prop: dict[str, Any]) -> str:
+    low = prop.get("minimum", prop.get("exclusiveMinimum"))
+    high = prop.get("maximum")
+    kind = "a whole number" if prop.get("type") == "integer" else "a number"
+    if low is None and high is None:
+        return kind
+    return f"{kind} from {low if low is not None else '-inf'}{' (exclusive)' if 'exclusiveMinimum' in prop else ''}" \
+           f" to {high if high is not None else 'any'}"
 
 
 @dataclass

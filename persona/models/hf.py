@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from persona import envvars
 from persona.errors import GenerationError, ModelError
 from persona.models import cache
 from persona.models.base import GenerationParams, Stats, StopTrimmer
@@ -22,7 +23,7 @@ from persona.models.registry import ALIASES, ModelSpec
 
 Progress = Callable[[str], None]
 # Seconds to wait for the next token before giving up on a stuck generation.
-TOKEN_TIMEOUT_S = float(os.environ.get("PERSONA_TOKEN_TIMEOUT", "120"))
+TOKEN_TIMEOUT_S = 120.0  # PERSONA_TOKEN_TIMEOUT overrides it, read per reply
 
 
 def _dtype_and_device():
@@ -126,12 +127,13 @@ class HFBackend:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
+        timeout = envvars.number("PERSONA_TOKEN_TIMEOUT", TOKEN_TIMEOUT_S)
         with self._lock:
             inputs = self.tokenizer(self.render(messages), return_tensors="pt",
                                     add_special_tokens=False).to(self.model.device)
             stats.prompt_tokens = int(inputs["input_ids"].shape[1])
             streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True,
-                                            timeout=TOKEN_TIMEOUT_S)
+                                            timeout=timeout)
             stop_now = threading.Event()  # set when the consumer leaves or a stop string appears
 
             class _Cancel(StoppingCriteria):
@@ -179,7 +181,7 @@ class HFBackend:
                     yield tail
             except queue.Empty:
                 stop_now.set()
-                raise GenerationError(f"the model produced no token for {TOKEN_TIMEOUT_S:.0f} s",
+                raise GenerationError(f"the model produced no token for {timeout:g} s",
                                       "the machine may be overloaded; set PERSONA_TOKEN_TIMEOUT to wait longer") from None
             finally:
                 stop_now.set()

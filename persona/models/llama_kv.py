@@ -17,14 +17,16 @@ under one adapter is never reused under another.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from persona import envvars
+
 # Keep states only when the dropped part is worth a re-read, and stop at a budget.
-MIN_SAVE_TOKENS = int(os.environ.get("PERSONA_KV_MIN_SAVE", "256"))
-BUDGET_BYTES = int(float(os.environ.get("PERSONA_KV_STATES_MB", "256")) * 2**20)
+# PERSONA_KV_MIN_SAVE and PERSONA_KV_STATES_MB override them when a cache is made.
+MIN_SAVE_TOKENS = 256
+BUDGET_MB = 256
 MAX_STATES = 8
 
 
@@ -58,10 +60,12 @@ class Saved:
 
 
 class PromptCache:
-    def __init__(self, ctx: Context, budget: int = BUDGET_BYTES, min_save: int = MIN_SAVE_TOKENS) -> None:
+    def __init__(self, ctx: Context, budget: int | None = None, min_save: int | None = None) -> None:
         self.ctx = ctx
-        self.budget = budget
-        self.min_save = min_save
+        self.budget = budget if budget is not None else int(
+            envvars.number("PERSONA_KV_STATES_MB", BUDGET_MB, allow_low=True) * 2**20)
+        self.min_save = min_save if min_save is not None else int(
+            envvars.number("PERSONA_KV_MIN_SAVE", MIN_SAVE_TOKENS, integer=True, allow_low=True))
         self.tokens: list[int] = []      # the live sequence: KV exists for exactly these
         self.adapter: str | None = None  # the adapter it was computed under
         self.saved: OrderedDict[int, Saved] = OrderedDict()
