@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,9 +88,10 @@ def load_pack(folder: str | os.PathLike[str], source: str = "path") -> Persona:
             f"no {MANIFEST} in {folder}",
             "a pack is a folder with a persona.toml; create one with `persona new NAME`",
         )
+    root = folder.resolve()
+    _inside(root, MANIFEST, manifest_path, "manifest")  # a persona.toml that links elsewhere is not this pack's
     data = _read_manifest(manifest_path)
     _check_schema(data, manifest_path)
-    root = folder.resolve()
     pack_id = data.get("id") or root.name  # `persona validate .` names the folder it is in
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", pack_id):
         raise PackError(
@@ -162,11 +164,9 @@ def check_adapter_folder(path: Path, root: Path | None = None) -> Path:
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
-    if path.stat().st_size > MAX_MANIFEST_BYTES:
-        raise PackError(f"{path} is larger than {MAX_MANIFEST_BYTES // 1024} KiB",
-                        "keep long texts in separate files (system.md, examples.jsonl)")
+    raw = _read_limited(path, MAX_MANIFEST_BYTES, "keep long texts in separate files (system.md, examples.jsonl)")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(_newlines(raw.decode("utf-8")))
     except tomllib.TOMLDecodeError as exc:
         raise PackError(f"{path}: malformed TOML: {exc}",
                         "fix the line named above; https://toml.io describes the syntax") from None
@@ -174,6 +174,21 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         raise PackError(f"{path} is not UTF-8 text", "save persona.toml as UTF-8") from None
     except RecursionError:
         raise PackError(f"{path} nests too deeply", "flatten the tables and arrays in persona.toml") from None
+
+
+def _newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # as text-mode reading did
+
+
+def _read_limited(path: Path, limit: int, hint: str) -> bytes:
+    """At most ``limit`` bytes of a regular file, checked while reading (the file may change after a stat)."""
+    with open(path, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise PackError(f"{path} is not a regular file", "a pack holds plain files")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise PackError(f"{path} is larger than {limit // 1024} KiB", hint)
+    return data
 
 
 def _check_schema(data: dict[str, Any], path: Path) -> None:
@@ -193,6 +208,8 @@ def _looks_like_file(value: str) -> bool:
 
 
 def _inside(root: Path, rel: str, manifest: Path, what: str) -> Path:
+    if "\0" in rel:
+        raise PackError(f"{manifest}: {what} path {rel!r} contains a NUL byte", "name a plain file in the pack")
     target = (root / rel).resolve()
     if not target.is_relative_to(root):
         raise PackError(f"{manifest}: {what} path {rel!r} points outside the pack",
@@ -205,10 +222,9 @@ def _read_text(root: Path, rel: str, manifest: Path, what: str) -> str:
     if not target.is_file():
         raise PackError(f"{manifest}: {what} file {rel} is missing",
                         f"create {root / rel}, or put the text inline in persona.toml")
-    if target.stat().st_size > MAX_TEXT_BYTES:
-        raise PackError(f"{target} is larger than {MAX_TEXT_BYTES // 1024} KiB", "shorten it")
+    raw = _read_limited(target, MAX_TEXT_BYTES, "shorten it")
     try:
-        return target.read_text(encoding="utf-8-sig")
+        return _newlines(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise PackError(f"{target} is not UTF-8 text", "save it as UTF-8") from None
 
