@@ -132,7 +132,7 @@ class Conversation:
             where = f"conversations[{i}]"
             _need(turn, dict, where)
             source = turn.get("from")
-            if source not in _FROM_SHAREGPT:
+            if not isinstance(source, str) or source not in _FROM_SHAREGPT:
                 raise FormatError(f"{where}: unknown ShareGPT role {source!r}")
             role = _FROM_SHAREGPT[source]
             value = _text(turn.get("value"), f"{where}.value")
@@ -143,7 +143,7 @@ class Conversation:
                      metadata=_meta(turn.get("metadata"), f"{where}.metadata"))
         tools = data.get("tools")
         if tools:
-            tools = json.loads(tools) if isinstance(tools, str) else tools
+            tools = _json(tools, "tools") if isinstance(tools, str) else tools
             conv.tools = list(_need(tools, list, "tools"))
         return conv
 
@@ -199,7 +199,7 @@ class Conversation:
                 if calls:
                     call = _need(calls[0], dict, f"{where}.tool_calls[0]")
                     fn = _need(call.get("function"), dict, f"{where}.tool_calls[0].function")
-                    arguments = json.loads(_text(fn.get("arguments"), "arguments") or "{}")
+                    arguments = _json(_text(fn.get("arguments"), "arguments") or "{}", "arguments")
                     tool_call = {"name": _text(fn.get("name"), "function.name"), "arguments": arguments}
                     if call.get("id"):
                         tool_call["id"] = call["id"]
@@ -224,6 +224,15 @@ def _need(value: Any, kind: type, where: str) -> Any:
     if not isinstance(value, kind):
         raise FormatError(f"{where} must be {'an object' if kind is dict else 'a list'}, not {type(value).__name__}")
     return value
+
+
+def _json(text: str, where: str) -> Any:
+    from persona import jsonlimits
+
+    try:
+        return jsonlimits.loads(text)
+    except ValueError as exc:
+        raise FormatError(f"{where} is not valid JSON ({exc})") from None
 
 
 def _opt(value: Any, kind: type, where: str) -> Any:
