@@ -1,32 +1,28 @@
-"""Persona packs: a folder with ``persona.toml`` → a :class:`Persona`.
+"""Persona packs: a folder with ``persona.toml`` → a :class:`Persona`; discovery of every pack.
 
 Packs are untrusted files. Nothing in a pack runs as code; every file it names
 must stay inside the pack folder; sizes are bounded; adapter weights are
-safetensors only.
+safetensors only. Reading the files is persona/pack_files.py; adapters, persona/adapters.py.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import stat
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from persona import jsonlimits, paths
+from persona import pack_files as files
+from persona import paths
 from persona.conversation import Conversation
 from persona.errors import PackError
+from persona.pack_files import MANIFEST
 
 log = logging.getLogger("persona")
 
-MANIFEST = "persona.toml"
 DEFAULT_BASE = "smollm2-135m"
-MAX_MANIFEST_BYTES = 256 * 1024
-MAX_TEXT_BYTES = 1024 * 1024
 MAX_ADAPTER_BYTES = 512 * 1024 * 1024
 # Pickle-based weight formats run code when loaded; a pack may not carry them.
 UNSAFE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz"}
@@ -89,9 +85,9 @@ def load_pack(folder: str | os.PathLike[str], source: str = "path") -> Persona:
             "a pack is a folder with a persona.toml; create one with `persona new NAME`",
         )
     root = folder.resolve()
-    _inside(root, MANIFEST, manifest_path, "manifest")  # a persona.toml that links elsewhere is not this pack's
-    data = _read_manifest(manifest_path)
-    _check_schema(data, manifest_path)
+    files.inside(root, MANIFEST, manifest_path, "manifest")  # a persona.toml that links elsewhere is not this pack's
+    data = files.read_manifest(manifest_path)
+    files.check_schema(data, manifest_path)
     pack_id = data.get("id") or root.name  # `persona validate .` names the folder it is in
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", pack_id):
         raise PackError(
@@ -99,18 +95,18 @@ def load_pack(folder: str | os.PathLike[str], source: str = "path") -> Persona:
             "use lowercase letters, digits, '-' and '_' (set `id = \"...\"` in persona.toml)",
         )
     system = data.get("system", "You are {{char}}.")
-    if _looks_like_file(system):
-        system = _read_text(root, system, manifest_path, "system prompt")
+    if files.looks_like_file(system):
+        system = files.read_text(root, system, manifest_path, "system prompt")
     examples = []
     if "examples" in data:
-        examples = _read_examples(root, data["examples"], manifest_path)
+        examples = files.read_examples(root, data["examples"], manifest_path)
     model = data.get("model", {})
     adapter = None
     if "adapter" in model:
-        adapter = check_adapter_folder(_inside(root, model["adapter"], manifest_path, "adapter"), root)
+        adapter = check_adapter_folder(files.inside(root, model["adapter"], manifest_path, "adapter"), root)
     lorebook = None
     if "entries" in data.get("lorebook", {}):
-        lorebook = _inside(root, data["lorebook"]["entries"], manifest_path, "lorebook")
+        lorebook = files.inside(root, data["lorebook"]["entries"], manifest_path, "lorebook")
         if not lorebook.is_file():
             raise PackError(f"{manifest_path}: lorebook file {lorebook.name} is missing",
                             "add the file or remove [lorebook] from persona.toml")
@@ -161,86 +157,6 @@ def check_adapter_folder(path: Path, root: Path | None = None) -> Path:
 
     check_folder(path, (root or path).resolve())
     return path
-
-
-def _read_manifest(path: Path) -> dict[str, Any]:
-    raw = _read_limited(path, MAX_MANIFEST_BYTES, "keep long texts in separate files (system.md, examples.jsonl)")
-    try:
-        return tomllib.loads(_newlines(raw.decode("utf-8")))
-    except tomllib.TOMLDecodeError as exc:
-        raise PackError(f"{path}: malformed TOML: {exc}",
-                        "fix the line named above; https://toml.io describes the syntax") from None
-    except UnicodeDecodeError:
-        raise PackError(f"{path} is not UTF-8 text", "save persona.toml as UTF-8") from None
-    except RecursionError:
-        raise PackError(f"{path} nests too deeply", "flatten the tables and arrays in persona.toml") from None
-
-
-def _newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")  # as text-mode reading did
-
-
-def _read_limited(path: Path, limit: int, hint: str) -> bytes:
-    """At most ``limit`` bytes of a regular file, checked while reading (the file may change after a stat)."""
-    with open(path, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise PackError(f"{path} is not a regular file", "a pack holds plain files")
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise PackError(f"{path} is larger than {limit // 1024} KiB", hint)
-    return data
-
-
-def _check_schema(data: dict[str, Any], path: Path) -> None:
-    import jsonschema
-
-    schema = json.loads((paths.PACKAGE_DIR / "pack_schema.json").read_text())
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
-    if errors:
-        err = errors[0]
-        where = ".".join(str(p) for p in err.path) or "(top level)"
-        raise PackError(f"{path}: {where}: {err.message}",
-                        "see docs/packs.md for the persona.toml format, or run `persona new` for a working example")
-
-
-def _looks_like_file(value: str) -> bool:
-    return "\n" not in value and bool(re.fullmatch(r"[\w./-]+\.(md|txt)", value))
-
-
-def _inside(root: Path, rel: str, manifest: Path, what: str) -> Path:
-    if "\0" in rel:
-        raise PackError(f"{manifest}: {what} path {rel!r} contains a NUL byte", "name a plain file in the pack")
-    target = (root / rel).resolve()
-    if not target.is_relative_to(root):
-        raise PackError(f"{manifest}: {what} path {rel!r} points outside the pack",
-                        "keep every file a pack names inside its folder")
-    return target
-
-
-def _read_text(root: Path, rel: str, manifest: Path, what: str) -> str:
-    target = _inside(root, rel, manifest, what)
-    if not target.is_file():
-        raise PackError(f"{manifest}: {what} file {rel} is missing",
-                        f"create {root / rel}, or put the text inline in persona.toml")
-    raw = _read_limited(target, MAX_TEXT_BYTES, "shorten it")
-    try:
-        return _newlines(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise PackError(f"{target} is not UTF-8 text", "save it as UTF-8") from None
-
-
-def _read_examples(root: Path, rel: str, manifest: Path) -> list[Conversation]:
-    text = _read_text(root, rel, manifest, "examples")
-    out = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(Conversation.from_sharegpt(jsonlimits.loads(line)))
-        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
-            raise PackError(f"{root / rel}:{lineno}: not a ShareGPT line ({exc})",
-                            'each line is {"conversations": [{"from": "human", "value": ...}, {"from": "gpt", ...}]}') from None
-    return out
 
 
 # -- discovery ---------------------------------------------------------------
