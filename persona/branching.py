@@ -1,24 +1,48 @@
 """Undo, swipes and branches: the engine methods that rewrite a conversation's tail.
 
 Mixed into :class:`persona.engine.Engine`; every front end uses the same calls.
+
+Another process may have written to the session since this chat read it. A
+rewrite then changes nothing (the tail it would replace is no longer the tail,
+and may be the other writer's turn): the chat is reloaded from the store and
+:class:`~persona.store.SessionMoved` (a StoreError) tells the user to look again.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from persona.conversation import Conversation, Message
 from persona.errors import InputError
-from persona.store import new_session_id
+from persona.store import SessionMoved, new_session_id
 
 if TYPE_CHECKING:
     from persona.engine import Chat, TurnResult
 
+MOVED_NOTICE = ("another persona process added to this session meanwhile: your turn was saved after "
+                "its messages, and the conversation was reloaded")
+
 
 class BranchingMixin:
+    def reload(self, chat: Chat) -> None:
+        """Read the chat's session again from the store (another process changed it)."""
+        _, conv, head = self.store.snapshot(chat.session_id)
+        chat.conversation.messages[:] = conv.messages
+        chat.stored, chat.head = len(conv.messages), head
+
+    @contextmanager
+    def _unmoved(self, chat: Chat) -> Iterator[None]:
+        """A store rewrite of the chat's tail; if the session moved on, reload the chat and re-raise."""
+        try:
+            yield
+        except SessionMoved:
+            self.reload(chat)
+            raise
+
     def undo(self, chat: Chat) -> bool:
         """Remove the last turn (the last user message and all after it). False if none."""
         msgs = chat.conversation.messages
@@ -26,7 +50,8 @@ class BranchingMixin:
         if last_user is None:
             return False
         if chat.stored > last_user:
-            self.store.truncate(chat.session_id, last_user)
+            with self._unmoved(chat):
+                chat.head = self.store.truncate(chat.session_id, last_user, head=chat.head)
             chat.stored = last_user
         del msgs[last_user:]
         return True
@@ -46,6 +71,9 @@ class BranchingMixin:
                    **overrides: Any) -> TurnResult:
         """A new reply to the last user message; earlier replies stay as swipes."""
         u, r = self._last_turn(chat)
+        if chat.stored:
+            with self._unmoved(chat):  # before generating, so a stale chat costs no generation
+                self.store.expect(chat.session_id, chat.head)
         msgs = chat.conversation.messages
         old = msgs[r]
         alternatives = list(old.metadata.get("alternatives") or [old.content])
@@ -58,11 +86,14 @@ class BranchingMixin:
             reply.metadata["alternatives"] = alternatives + [reply.content]
             reply.metadata["swipe"] = len(alternatives)
             self._call("response_complete", message=reply, persona=chat.persona, conversation=chat.conversation)
-            self.store.replace_from(chat.session_id, u + 1, msgs[u + 1:])
+            with self._unmoved(chat):
+                head = self.store.replace_from(chat.session_id, u + 1, msgs[u + 1:], head=chat.head)
+        except SessionMoved:
+            raise  # the chat holds the store's messages now
         except BaseException:
             msgs[u + 1:] = previous
             raise
-        chat.stored = len(msgs)
+        chat.stored, chat.head = len(msgs), head
         from persona.engine import TurnResult
 
         return TurnResult(reply.content, msgs[u + 1:], timings, report, stopped)
@@ -77,7 +108,8 @@ class BranchingMixin:
         reply.metadata["swipe"] = index
         reply.content = alternatives[index]
         if chat.stored == len(chat.conversation.messages):
-            self.store.update_message(chat.session_id, chat.stored - 1, reply)
+            with self._unmoved(chat):  # a reload also undoes the change above
+                self.store.update_message(chat.session_id, chat.stored - 1, reply, head=chat.head)
         return index + 1, len(alternatives)
 
     def fork(self, chat: Chat, index: int, text: str, **kwargs: Any) -> tuple[Chat, TurnResult]:

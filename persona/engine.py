@@ -17,7 +17,7 @@ from typing import Any
 
 import pluggy
 
-from persona.branching import BranchingMixin
+from persona.branching import MOVED_NOTICE, BranchingMixin
 from persona.context import ContextReport, assemble, split_notes, to_model_message
 from persona.conversation import Conversation, Message
 from persona.errors import InputError, ModelError
@@ -43,6 +43,7 @@ class Chat:
     session_id: str
     stored: int = 0  # messages already in the store
     parent: str | None = None  # the session this one was forked from (a branch)
+    head: int = 0  # the store's newest row id of this session when last read: shows other writers
 
     @property
     def pending(self) -> list[Message]:
@@ -56,6 +57,7 @@ class TurnResult:
     timings: dict[str, Any] = field(default_factory=dict)
     context: ContextReport | None = None
     stopped: str = ""
+    concurrent: bool = False  # another process wrote to the session meanwhile; the chat was reloaded
 
 
 class Engine(BranchingMixin):
@@ -106,11 +108,11 @@ class Engine(BranchingMixin):
         return Chat(persona, conv, new_session_id())
 
     def resume(self, session_id: str, persona: Persona) -> Chat:
-        info, conv = self.store.load(session_id)
+        info, conv, head = self.store.snapshot(session_id)
         if info.persona != persona.id:
             raise InputError(f"session {session_id} belongs to persona {info.persona!r}, not {persona.id!r}",
                              f"continue it with `persona ask {info.persona} --session {session_id} ...`")
-        return Chat(persona, conv, session_id, stored=len(conv.messages))
+        return Chat(persona, conv, session_id, stored=len(conv.messages), head=head)
 
     # -- the turn --------------------------------------------------------------------
 
@@ -139,7 +141,9 @@ class Engine(BranchingMixin):
         """Run one user turn through the pipeline and commit it to the store.
 
         ``on_token`` gets reply text as it streams; ``on_tool`` gets each tool
-        result (an ``observation`` message) as soon as it exists.
+        result (an ``observation`` message) as soon as it exists. If another
+        process wrote to the session meanwhile, the turn is saved after its
+        messages, the chat is reloaded and ``TurnResult.concurrent`` is set.
         """
         check_message(text)
         before = len(chat.conversation.messages)
@@ -294,10 +298,14 @@ class Engine(BranchingMixin):
         self._call("response_complete", message=reply, persona=chat.persona, conversation=chat.conversation)
         new = chat.pending
         first_user = next((m.content for m in chat.conversation.messages if m.role == "user"), "")
-        self.store.commit_turn(chat.session_id, chat.persona.id, chat.persona.base, new,
-                               start_seq=chat.stored, title=first_user[:80], parent=chat.parent)
-        chat.stored = len(chat.conversation.messages)
-        return TurnResult(reply.content, new, timings, report, stopped)
+        saved = self.store.commit_turn(chat.session_id, chat.persona.id, chat.persona.base, new, chat.stored,
+                                       title=first_user[:80], parent=chat.parent, head=chat.head,
+                                       moved_notice=MOVED_NOTICE)
+        if saved.moved:  # the turn went after another writer's messages: show the store's order
+            self.reload(chat)
+        else:
+            chat.stored, chat.head = len(chat.conversation.messages), saved.head
+        return TurnResult(reply.content, new, timings, report, stopped, concurrent=saved.moved)
 
     def _context(self, chat: Chat, backend: Backend, params: GenerationParams):
         persona, conv = chat.persona, chat.conversation

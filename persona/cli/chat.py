@@ -116,7 +116,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from persona.store import Store
     from persona.textsafe import sanitize
 
-    info, conv = Store().load(args.session)
+    info, conv = Store(readonly=True).load(args.session)
     text = export_text(conv, args.format, title=info.persona)
     if args.output in (None, "-"):
         # stdout is usually a terminal or a pager (`| less -R` passes escapes through), so
@@ -132,7 +132,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_sessions(args: argparse.Namespace) -> int:
     from persona.store import Store
 
-    rows = [s.to_dict() for s in Store().sessions(args.limit)]
+    rows = [s.to_dict() for s in Store(readonly=True).sessions(args.limit)]
     if args.json:
         print_json(rows)
         return 0

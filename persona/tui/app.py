@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message as TextualMessage
 from textual.widgets import Footer
 
+from persona.branching import MOVED_NOTICE
 from persona.engine import Chat, Engine, TurnResult
 from persona.errors import PersonaError
 from persona.notices import tool_line, turn_notices
@@ -148,7 +149,12 @@ class PersonaApp(App):
     def on_composer_browse(self, event: Composer.Browse) -> None:
         if self.busy:
             return
-        if self.chat.stored and self.engine.swipe(self.chat, event.step):
+        try:
+            swiped = self.chat.stored and self.engine.swipe(self.chat, event.step)
+        except PersonaError as exc:  # e.g. another process changed the session (it was reloaded)
+            self._reloaded(exc.message)
+            return
+        if swiped:
             self.redraw()
         else:
             self.action_greeting(event.step)
@@ -225,9 +231,17 @@ class PersonaApp(App):
             reply.border_subtitle = f"←/→ {len(alternatives)}/{len(alternatives)}"
         if message.result.stopped == "cancelled":
             self.notice("(stopped)")
+        if message.result.concurrent:  # another process wrote to the session: show the store's order
+            self._reloaded(MOVED_NOTICE)
         for line in turn_notices(message.result.messages):
-            self.notice(line)
+            if line != MOVED_NOTICE:  # that one is the toast
+                self.notice(line)
         self.update_status(message.result)
+
+    def _reloaded(self, why: str) -> None:
+        """The engine re-read the session from the store; redraw it and say why."""
+        self.redraw()
+        self.notify(sanitize(why), severity="warning", timeout=8, markup=False)
 
     # -- commands and actions ------------------------------------------------------------
 
@@ -336,7 +350,12 @@ class PersonaApp(App):
     def action_undo(self) -> None:
         if self.busy:
             return
-        if self.engine.undo(self.chat):
+        try:
+            undone = self.engine.undo(self.chat)
+        except PersonaError as exc:  # e.g. another process changed the session (it was reloaded)
+            self._reloaded(exc.message)
+            return
+        if undone:
             self.redraw()
         else:
             self.notice("nothing to undo")
