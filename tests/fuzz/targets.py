@@ -10,6 +10,7 @@ property breaks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import shutil
@@ -32,6 +33,7 @@ _root = Path(tempfile.mkdtemp(prefix="persona-fuzz-"))
 _count = 0
 
 
+@functools.cache
 def plugin(name: str):
     """A built-in plugin's module, loaded as the engine loads it."""
     from persona.plugins import make_manager
