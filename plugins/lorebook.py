@@ -14,12 +14,23 @@ Matching, on the newest ``scan_depth`` (default 4) user and assistant messages:
   "gull" fires on "Gull's" but not "seagulls". CJK has no spaces, so a CJK key
   edge matches anywhere ("黑鸥号" mid-sentence, "Mara" in "你认识Mara吗").
   ``"match_whole_words": false`` (also read from ``extensions``, as SillyTavern
-  exports it) gives substring matching. A space in a key matches any whitespace.
+  exports it) gives substring matching. A space in a key matches any whitespace;
+  no key spans two messages.
 - ``selective: true`` needs a primary AND a secondary key; without it the spec
   says ``secondary_keys`` are ignored. ``constant`` entries always fire,
   ``enabled: false`` ones never.
 - Regex keys (``/pattern/i``, ``use_regex``) are refused with a warning: packs
   are untrusted and Python's ``re`` has no timeout.
+
+Cost: a pack is untrusted, so a book is bounded when it is read
+(persona/lore_book.py): 1 MiB, 4096 entries, 64 keys an entry, 100 characters a
+key, and at most 8 keys ending at one place ("The Black Gull", "Black Gull",
+"Gull" are 3). A book over a bound is skipped with one warning, like a malformed
+one, and ``persona validate`` reports it as an error. Keys are found by one
+Aho–Corasick automaton per book and case class, built once when the file changes
+(persona/lore_match.py); word edges are markers in the normalised text, so every
+hit is a match. A turn costs the scanned messages' length, plus at most 8 hits a
+character, whatever the number of keys.
 
 Budget: an entry costs UTF-8 bytes // 4 + 1 tokens (English ~4 characters a
 token, a CJK character ~0.75); it bounds lore only, the engine's context assembly
@@ -32,44 +43,15 @@ ascending ``insertion_order`` ("lower = inserted higher") under "Facts you know:
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from persona.hookspecs import hookimpl
+from persona.lore_book import Book, Entry, decode, parse
 
 log = logging.getLogger("persona")
 
-MAX_BYTES = 1024 * 1024
-DEFAULT_SCAN_DEPTH = 4
-MAX_SCAN_DEPTH = 100  # as SillyTavern
-DEFAULT_TOKEN_BUDGET = 256
 HEADER = "Facts you know:"
-_REGEX_KEY = re.compile(r"/.+/[a-z]*", re.S)
-_EDGE = "[A-Za-z0-9]"
-
-
-@dataclass
-class Entry:
-    name: str
-    content: str
-    keys: re.Pattern[str] | None  # None: fires only if constant
-    secondary: re.Pattern[str] | None  # None: no AND condition
-    constant: bool
-    order: int
-    priority: int
-    tokens: int
-
-
-@dataclass
-class Book:
-    entries: list[Entry]
-    scan_depth: int
-    token_budget: int
-
 
 # path -> ((mtime_ns, size), parsed book or None when unusable); a file is parsed once per change
 _cache: dict[Path, tuple[tuple[int, int], Book | None]] = {}
@@ -88,107 +70,19 @@ def load_book(path: Path) -> Book | None:
     if cached and cached[0] == stamp:
         return cached[1]
     book = None
-    if st.st_size > MAX_BYTES:
-        log.warning("lorebook %s is over %d KiB; lore skipped", path, MAX_BYTES // 1024)
-    else:
-        try:
-            book = parse(json.loads(path.read_text(encoding="utf-8-sig")), path.name)
-        except Exception as exc:  # anything wrong with a pack's file skips lore, never the turn
-            log.warning("lorebook %s is malformed (%s: %s); lore skipped", path, type(exc).__name__, exc)
+    try:
+        book = parse(decode(path), path.name)
+    except Exception as exc:  # anything wrong with a pack's file skips lore, never the turn
+        log.warning("lorebook %s cannot be used (%s: %s); lore skipped", path, type(exc).__name__, exc)
     _cache[path] = (stamp, book)
     return book
 
 
-def parse(data: Any, where: str = "lorebook") -> Book:
-    """A Book from any accepted shape (see the module docstring); raises ValueError."""
-    if isinstance(data, dict) and isinstance(data.get("data"), dict):
-        data = data["data"]
-    if isinstance(data, dict) and "character_book" in data:
-        data = data["character_book"]
-    book = data if isinstance(data, dict) else {"entries": data}
-    if not isinstance(book.get("entries"), list):
-        raise ValueError("expected a list of entries, or an object with one under 'entries'")
-    entries = [entry for i, item in enumerate(book["entries"]) if (entry := _entry(item, i, where))]
-    depth = min(max(_int(book.get("scan_depth"), DEFAULT_SCAN_DEPTH), 0), MAX_SCAN_DEPTH)
-    return Book(entries, depth, _int(book.get("token_budget"), DEFAULT_TOKEN_BUDGET))
-
-
-def _entry(item: Any, index: int, where: str) -> Entry | None:
-    if not isinstance(item, dict):
-        raise ValueError(f"entry {index} is not an object")
-    ext = item.get("extensions") if isinstance(item.get("extensions"), dict) else {}
-    content = item.get("content") or ""
-    if not isinstance(content, str):
-        raise ValueError(f"entry {index}: content is not a string")
-    keys, secondary = _strings(item.get("keys")), _strings(item.get("secondary_keys"))
-    name = str(item.get("name") or item.get("comment") or (keys[0] if keys else f"#{index}"))
-    if not _flag(item.get("enabled"), True) or not content.strip():
-        return None  # a disabled entry never fires; an empty one adds nothing
-    if item.get("use_regex") or any(_REGEX_KEY.fullmatch(k) for k in keys + secondary):
-        log.warning("lorebook %s: entry %r has regex keys, which are not supported; entry skipped", where, name)
-        return None
-    # SillyTavern writes these two under extensions, and may leave a top-level null.
-    case = _flag(_either(item, ext, "case_sensitive"), False)
-    whole = _flag(_either(item, ext, "match_whole_words"), True)
-    selective = _flag(item.get("selective"), False)
-    return Entry(name=name, content=content.strip(),
-                 keys=_pattern(keys, case, whole),
-                 secondary=_pattern(secondary, case, whole) if selective else None,
-                 constant=_flag(item.get("constant"), False),
-                 order=_int(item.get("insertion_order"), 100),
-                 priority=_int(item.get("priority"), 0),
-                 tokens=len(content.strip().encode("utf-8")) // 4 + 1)
-
-
-def _either(item: dict[str, Any], ext: dict[str, Any], key: str) -> Any:
-    return item[key] if item.get(key) is not None else ext.get(key)
-
-
-def _strings(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):  # V3 describes secondary_keys as comma-separated text
-        value = value.split(",")
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"keys must be a list of strings, not {value!r}")
-    return [v.strip() for v in value if v.strip()]
-
-
-def _flag(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if not isinstance(value, (bool, int)):
-        raise ValueError(f"expected true or false, not {value!r}")
-    return bool(value)
-
-
-def _int(value: Any, default: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"expected a number, not {value!r}")
-    return int(value)
-
-
-def _pattern(keys: list[str], case_sensitive: bool, whole_words: bool) -> re.Pattern[str] | None:
-    if not keys:
-        return None
-
-    def edge(char: str) -> bool:
-        return whole_words and char.isascii() and char.isalnum()
-
-    parts = [(f"(?<!{_EDGE})" if edge(key[0]) else "") + r"\s+".join(map(re.escape, key.split()))
-             + (f"(?!{_EDGE})" if edge(key[-1]) else "") for key in keys]
-    return re.compile("|".join(f"(?:{p})" for p in parts), 0 if case_sensitive else re.IGNORECASE)
-
-
 def select(book: Book, texts: list[str]) -> tuple[list[Entry], list[Entry]]:
     """The entries that fire on ``texts``, as (kept in prompt order, dropped for the budget)."""
-    def found(pattern: re.Pattern[str] | None) -> bool:
-        return pattern is not None and any(pattern.search(t) for t in texts)
-
+    found = book.matcher.found(texts) if texts else set()
     fired = [e for e in book.entries
-             if e.constant or (found(e.keys) and (e.secondary is None or found(e.secondary)))]
+             if e.constant or (e.keys in found and (e.secondary is None or e.secondary in found))]
     kept, dropped, used = [], [], 0
     for entry in sorted(fired, key=lambda e: (not e.constant, -e.priority, -e.order)):
         if dropped or used + entry.tokens > book.token_budget:

@@ -258,3 +258,48 @@ def test_too_large_file_is_refused(tmp_path, monkeypatch):
 def test_missing_file_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="cannot read"):
         extract(tmp_path / "nope.txt")
+
+
+# --- the work per file is bounded (issue 10, class 5) -----------------------------------
+
+@pytest.mark.parametrize("fmt", ["auto", "fountain", "prose"])
+def test_a_line_over_the_limit_is_refused_naming_it(tmp_path, fmt):
+    from persona.data.textio import MAX_LINE_CHARS
+
+    path = tmp_path / "one-line.txt"
+    path.write_text("BOB:\nHello.\n\n" + "x" * (MAX_LINE_CHARS + 1) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=f"line 4 is {MAX_LINE_CHARS + 1:,} characters") as err:
+        extract(path, fmt)
+    assert "break the text into lines" in err.value.hint
+
+
+def test_a_long_json_line_is_not_held_to_the_line_limit(tmp_path):
+    from persona.data.textio import MAX_LINE_CHARS
+
+    path = tmp_path / "chats.json"
+    long_turn = "word " * (MAX_LINE_CHARS // 4)
+    path.write_text(f'[{{"conversations": [{{"from": "human", "value": "{long_turn}"}}, '
+                    '{"from": "gpt", "value": "Aye."}]}]', encoding="utf-8")
+    x = extract(path)
+    assert x.format == "sharegpt" and [u.text for u in x.utterances][-1] == "Aye."
+
+
+@pytest.mark.parametrize("fmt", ["auto", "sharegpt"])
+def test_deeply_nested_json_is_a_data_error_not_a_crash(tmp_path, fmt):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 50_000 + "]" * 50_000, encoding="utf-8")
+    with pytest.raises(DataError, match="nested too deeply" if fmt == "sharegpt" else "no utterances"):
+        extract(path, fmt)
+
+
+def test_data_extract_of_a_file_over_the_line_limit_is_error_hint_exit_2(tmp_path):
+    from persona.data.textio import MAX_LINE_CHARS
+    from tests.conftest import run_cli
+
+    path = tmp_path / "export.txt"
+    path.write_text("“Aye,” said Mara. " * (MAX_LINE_CHARS // 10), encoding="utf-8")
+    proc = run_cli("data", "extract", str(path), "-o", str(tmp_path / "out.jsonl"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert [line.split(":")[0] for line in proc.stderr.splitlines() if line.startswith(("error:", "hint:"))] \
+        == ["error", "hint"]
+    assert "line 1 is" in proc.stderr and not (tmp_path / "out.jsonl").exists()

@@ -10,6 +10,7 @@ import pytest
 
 from persona.conversation import Conversation
 from persona.engine import Chat, Engine
+from persona.lore_book import parse
 from persona.models.scripted import ScriptedBackend
 from persona.packs import Persona, get_pack, load_pack
 from persona.paths import SHIPPED_PERSONAS
@@ -17,6 +18,12 @@ from persona.store import Store
 from tests.conftest import MINIMAL, write_pack
 
 HEADER = "Facts you know:"
+
+
+@pytest.fixture
+def select(pm):
+    """The plugin's choice of entries for a chat, without the engine: (kept, dropped)."""
+    return pm.get_plugin("lorebook").select
 
 
 def lore_pack(tmp_path, lore, position: str | None = None) -> Persona:
@@ -291,3 +298,91 @@ def test_lore_at_position_note_sits_before_the_newest_message_and_the_prefix_sta
     # Everything before turn 1's note is sent again, unchanged, at the start of turn 2.
     assert second[:len(first) - 2] == first[:-2]
     assert HEADER not in second[0]["content"]
+
+
+# --- bounds and cost (issue 10, class 5) ------------------------------------------
+
+OVER_THE_BOUNDS = {  # name -> (book, what the warning and `persona validate` say)
+    "95k keys in one entry": ({"entries": [{"keys": [f"k{i:05d}" for i in range(95_000)], "content": "A fact."}]},
+                              "95000 keys, more than 64"),
+    "4097 entries": ([{"keys": ["alpha"], "content": "A fact."}] * 4097, "4097 entries, more than 4096"),
+    "a 101-character key": ([{"keys": ["a" * 101], "content": "A fact."}], "longer than 100 characters"),
+    "a key ending with 8 others": ([{"keys": ["a" * n for n in range(1, 10)], "content": "A fact.",
+                                     "match_whole_words": False}], "ends with 8 other keys, more than 7"),
+}
+
+
+@pytest.mark.parametrize("case", OVER_THE_BOUNDS)
+def test_book_over_a_bound_is_skipped_with_one_warning_naming_it_and_turns_still_work(pm, tmp_path, caplog, case):
+    book, says = OVER_THE_BOUNDS[case]
+    engine, chat, backend = chat_with(pm, lore_pack(tmp_path, book))
+    with caplog.at_level(logging.WARNING, logger="persona"):
+        assert engine.turn(chat, "alpha k00001 aaaa").reply == "Aye."
+        assert engine.turn(chat, "again").reply == "Aye."
+    assert HEADER not in system_sent(backend)
+    warnings = [r.getMessage() for r in caplog.records if "lorebook" in r.getMessage()]
+    assert len(warnings) == 1 and says in warnings[0] and "lore.json" in warnings[0]
+
+
+@pytest.mark.parametrize("lore, rc, says", [
+    (OVER_THE_BOUNDS["95k keys in one entry"][0], 2, "95000 keys, more than 64"),
+    ("{not json", 2, "JSONDecodeError"),
+    ([{"keys": ["alpha"], "content": "A fact."}], 0, "ok: "),
+], ids=["over a bound", "not json", "a good book"])
+def test_validate_reports_a_bad_lorebook_as_an_error_with_a_hint(tmp_path, lore, rc, says):
+    from tests.conftest import run_cli
+
+    pack = lore_pack(tmp_path, lore)
+    proc = run_cli("validate", str(pack.path))
+    assert proc.returncode == rc, proc.stderr
+    assert says in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+    if rc:
+        lines = proc.stderr.splitlines()
+        assert [line.split(":")[0] for line in lines if line.startswith(("error:", "hint:"))] == ["error", "hint"]
+        assert "lore.json" in proc.stderr
+
+
+def test_matching_work_is_one_pass_over_the_chat_whatever_the_number_of_keys(select):
+    chat = ["Tell me of alpha, the harbour and the old crew. " * 40] * 4
+    one = parse([{"keys": ["alpha"], "content": "A fact."}])
+    many = parse([{"keys": ["alpha"], "content": "A fact."}]
+                 + [{"keys": [f"w{e:04d}k{i:02d}" for i in range(64)], "content": "Noise."} for e in range(1000)])
+    for book in (one, many):
+        assert [e.name for e in select(book, chat)[0]] == ["alpha"]
+    # The regexes this replaced searched the chat once per entry: 1001 times here.
+    assert many.matcher.scanned == one.matcher.scanned <= 2 * sum(map(len, chat))
+    assert many.matcher.hits == one.matcher.hits == 160  # alpha, 40 times in each of 4 messages
+
+
+def test_matching_hits_grow_linearly_with_the_chat_even_for_keys_nested_to_the_bound(select):
+    from persona.lore_book import MAX_NESTED_KEYS
+
+    book = parse([{"keys": ["a" * n for n in range(1, MAX_NESTED_KEYS + 1)], "content": "A fact.",
+                   "match_whole_words": False}, {"keys": ["zzz"], "content": "Never."}])
+    hits = []
+    for n in (2000, 4000):
+        book.matcher.hits = book.matcher.scanned = 0
+        select(book, ["a" * n] * 4)
+        hits.append(book.matcher.hits)
+        assert book.matcher.hits <= MAX_NESTED_KEYS * book.matcher.scanned
+    assert hits[1] <= 2 * hits[0] + 4 * MAX_NESTED_KEYS ** 2
+
+
+@pytest.mark.parametrize("key, flags, chat, fires", [
+    ("Black Gull", {}, ["the black\tgull\nsails"], True),  # any whitespace run
+    ("Black Gull", {}, ["the Black", "Gull sails"], False),  # never across two messages
+    ("gull", {}, ["a gull_song"], True),  # "_" is not a letter or digit
+    ("R2-D2", {}, ["R2-D2 beeps"], True),
+    ("R2-D2", {}, ["XR2-D2 beeps"], False),
+    ("Mr.", {}, ["Mr.Smith"], True),  # no edge where the key ends in punctuation
+    ("İstanbul", {}, ["İSTANBUL"], True),  # the one letter lower() makes two of
+    ("Λόγος", {}, ["ΛΌΓΟΣ"], True),  # final sigma
+    ("ıs", {}, ["Is"], True),  # a key starting with ı asks for no word edge, as before
+    ("gull", {}, ["sea\ufdd0gull\ufdd1s"], True),  # the matcher's word-edge markers, typed: punctuation
+    ("sea", {}, ["sea\ufdd0gull"], True),
+    ("a b", {"match_whole_words": False}, ["xa  by"], True),
+    ("GULL", {"case_sensitive": True}, ["a GULL!"], True),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_keys_match_as_the_regexes_they_replaced_did(select, key, flags, chat, fires):
+    book = parse([{"keys": [key], "content": "A fact.", **flags}])
+    assert bool(select(book, chat)[0]) is fires

@@ -56,6 +56,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from persona.packs import load_checked
 
     pack = load_checked(args.path)
+    if pack.lorebook is not None:
+        from persona.lore_book import check
+
+        check(pack.lorebook)  # a chat skips a bad book with a warning; validate says what is wrong
     try:
         resolve(pack.base)
     except ModelError as exc:

@@ -4,22 +4,27 @@
 format (or detects it from cheap, explainable signals: the share of lines or
 blocks each format's patterns match) and runs that format's parser
 (:mod:`persona.data.formats`, or the ShareGPT/Alpaca converters below).
+Work per file is bounded: textio's size limit, then for the line-based formats
+textio's line-length limit; every parser and the detection are linear in the text.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from persona.data import formats as F
 from persona.data.records import DataError, Utterance
-from persona.data.textio import read_text
+from persona.data.textio import check_lines, read_text
 
 FORMATS = ("auto", "zh-script", "stageplay", "fountain", "prose", "sharegpt", "alpaca")
 SNIFF_LINES = 20000  # detection looks at the start of the file only; enough for any real script
+LINE_FORMATS = ("zh-script", "stageplay", "fountain", "prose")  # parsed line by line: line length bounded
+_NEWLINE = re.compile("\n")
 
 
 @dataclass
@@ -45,6 +50,8 @@ def extract(path: str | Path, fmt: str = "auto") -> Extraction:
         # dict order breaks ties (scripts before prose); with no signal at all, prose
         # is the most forgiving guess and its failure message still names it.
         fmt = max(scores, key=scores.get) if any(scores.values()) else "prose"
+    if fmt in LINE_FORMATS:
+        check_lines(text, str(path))
     parsed = PARSERS[fmt](text)
     if not parsed.utterances:
         how = "detected" if detected else "chosen"
@@ -173,7 +180,7 @@ def _records(text: str, strict: bool = True) -> list[tuple[int, Any]]:
     Records of an array are decoded one at a time so each keeps the line it
     starts on, which the ``line`` field and error messages need.
     """
-    newlines = [i for i, ch in enumerate(text) if ch == "\n"]
+    newlines = [m.start() for m in _NEWLINE.finditer(text)]
 
     def line_of(pos: int) -> int:
         return bisect.bisect_left(newlines, pos) + 1
@@ -202,9 +209,11 @@ def _records(text: str, strict: bool = True) -> list[tuple[int, Any]]:
             if line.strip():
                 out.append((n, json.loads(line)))
         return out
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # json.loads recurses once a level: "[[[[…" ends here
         if not strict:
             return out
+        if isinstance(exc, RecursionError):
+            exc = "nested too deeply"
         raise DataError(f"not valid JSON / JSON Lines: {exc}",
                         "ShareGPT/Alpaca input is a JSON array or one JSON object per line") from None
 

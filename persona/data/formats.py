@@ -1,8 +1,10 @@
 """Parsers for scripts: Chinese TV scripts, stage plays and Fountain screenplays.
 
-Each parser takes the decoded text and returns a :class:`Parsed`. They are
-single passes over the lines with precompiled, anchored regexes (no nested
-quantifiers), so a 1 MB play parses in well under a second.
+Each parser takes the decoded text and returns a :class:`Parsed`: one pass over
+the lines with precompiled, anchored regexes. The input is untrusted, so each
+regex is linear: a quantifier that a neighbour could take characters back from
+is possessive (``*+``, which changes no match here), and notes, boneyard and
+scene numbers are plain string search (tests/test_parser_complexity.py).
 """
 
 from __future__ import annotations
@@ -31,16 +33,16 @@ class Parsed:
 # --- Chinese TV script (甄嬛传 style) -------------------------------------------
 
 _ZH_NUM = "0-9０-９一二三四五六七八九十百千零〇两"
-ZH_EPISODE = re.compile(rf"^第[{_ZH_NUM}]+集\s*$")
-ZH_SCENE = re.compile(rf"^(第[{_ZH_NUM}]+[幕场場])\s*(?P<cont>[（(]续[）)])?\s*$")
+ZH_EPISODE = re.compile(rf"^第[{_ZH_NUM}]++集\s*+$")
+ZH_SCENE = re.compile(rf"^(第[{_ZH_NUM}]++[幕场場])\s*+(?P<cont>[（(]续[）)])?\s*+$")
 ZH_STAGE = re.compile(r"^[（(][^\n]*[）)]$")
 # A leading stage direction glued to a speech line: "（翊坤宫）华妃：……".
-ZH_LEADING_STAGE = re.compile(r"^[（(]([^（）()]*)[）)]\s*(?=\S)")
+ZH_LEADING_STAGE = re.compile(r"^[（(]([^（）()]*+)[）)]\s*+(?=\S)")
 # The speaker: 1-12 characters without punctuation, an optional （action）, then
 # a separator. "；" and "，" are captured too but only trusted for known speakers.
 ZH_SPEAKER = re.compile(
-    r"^(?P<name>[^：:∶；，,。！？!?、“”\"（）()\s]{1,12})\s*"
-    r"(?:[（(](?P<action>[^（）()]*)[）)])?\s*(?P<sep>[：:∶；，])\s*(?P<text>.*)$")
+    r"^(?P<name>[^：:∶；，,。！？!?、“”\"（）()\s]{1,12}+)\s*+"
+    r"(?:[（(](?P<action>[^（）()]*+)[）)])?\s*+(?P<sep>[：:∶；，])\s*+(?P<text>.*)$")
 ZH_STRONG_SEPS = "：:∶"
 ZH_INLINE = re.compile(r"[（(]([^（）()]*)[）)]")
 
@@ -105,11 +107,13 @@ def parse_zh_script(text: str) -> Parsed:
 
 # At the start of a block a cue may be mixed case ("First Citizen:", "Senators, &C:");
 # inside a block only an all-caps line counts, since verse lines end in ":" too.
-CUE = re.compile(r"^(?P<name>[A-Z][A-Za-z'.,&\- ]{0,48}?)\s*:$")
-CAPS_CUE = re.compile(r"^(?P<name>[A-Z][A-Z'.\- ]{1,48}?)\s*:$")
-INLINE_CUE = re.compile(r"^(?P<name>[A-Z][A-Z'.\- ]{1,48}?):\s+(?P<text>\S.*)$")
-PLAY_ACT = re.compile(r"^(ACT|Act)\s+([IVXLC]+|\d+)\b\.?(?:\s+(SCENE|Scene)\s+([IVXLC]+|\d+)\b\.?)?(?P<rest>.*)$")
-PLAY_SCENE = re.compile(r"^(SCENE|Scene)\s+([IVXLC]+|\d+)\b\.?(?P<rest>.*)$")
+# Names are possessive and keep trailing spaces (callers strip them): a lazy
+# name tried every split of a run of spaces.
+CUE = re.compile(r"^(?P<name>[A-Z][A-Za-z'.,&\- ]{0,48}+)\s*+:$")
+CAPS_CUE = re.compile(r"^(?P<name>[A-Z][A-Z'.\- ]{1,48}+)\s*+:$")
+INLINE_CUE = re.compile(r"^(?P<name>[A-Z][A-Z'.\- ]{1,48}+):\s++(?P<text>\S.*)$")
+PLAY_ACT = re.compile(r"^(ACT|Act)\s++([IVXLC]++|\d++)\b\.?(?:\s++(SCENE|Scene)\s++([IVXLC]++|\d++)\b\.?)?(?P<rest>.*)$")
+PLAY_SCENE = re.compile(r"^(SCENE|Scene)\s++([IVXLC]++|\d++)\b\.?(?P<rest>.*)$")
 PLAY_DIRECTION = re.compile(r"^(\[.*\]|(Enter|Exit|Exeunt|Re-enter|Manet)\b.*)$")
 
 SCENE_MIN_SPEECHES = 8  # headerless plays: a cast change before this is an entrance, not a new scene
@@ -212,12 +216,13 @@ def _scenes_by_cast(out: Parsed) -> None:
 # --- Fountain screenplays -----------------------------------------------------
 
 FT_HEADING = re.compile(r"^(?:(?:INT|EXT|EST|INT\.?/EXT|I/E)[.\s]|\.(?=[A-Za-z0-9]))", re.IGNORECASE)
-FT_SCENE_NUMBER = re.compile(r"\s*#[^#]*#\s*$")
-FT_CUE = re.compile(r"^(?:@(?P<forced>[^(^]+?)|(?P<name>[A-Z0-9][A-Z0-9 ._'\-]*?))\s*(?P<ext>(?:\([^)]*\)\s*)*)\^?$")
+# As with CUE, possessive names keep trailing spaces, stripped by the caller.
+FT_CUE = re.compile(r"^(?:@(?P<forced>[^(^]++)|(?P<name>[A-Z0-9][A-Z0-9 ._'\-]*+))\s*+"
+                    r"(?P<ext>(?:\([^)]*+\)\s*+)*+)\^?$")
 FT_PAREN = re.compile(r"^\(.*\)$")
 FT_TRANSITION = re.compile(r"^(?:[A-Z ]+TO:|>[^<]*)$")
-FT_NOTE = re.compile(r"\[\[[^\]]*\]\]")
-FT_TITLE_KEY = re.compile(r"^[A-Za-z][A-Za-z ]*:")
+FT_TITLE_KEY = re.compile(r"^[A-Za-z][A-Za-z ]*+:")
+FT_LETTER = re.compile(r"[A-Z]")  # a cue of digits only ("1") is not a name
 
 
 def parse_fountain(text: str) -> Parsed:
@@ -228,7 +233,7 @@ def parse_fountain(text: str) -> Parsed:
     ``(beat)`` go to ``extra["parenthetical"]`` and out of the spoken text.
     """
     out = Parsed()
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)  # boneyard: commented-out text
+    text = _cut(text, "/*", "*/")  # boneyard: commented-out text
     blocks = _blocks(text)
     if blocks and all(FT_TITLE_KEY.match(line) or raw.startswith((" ", "\t"))
                       for _, line, raw in blocks[0]):
@@ -236,20 +241,20 @@ def parse_fountain(text: str) -> Parsed:
     scene = ""
     for block in blocks:
         n, first, _ = block[0]
-        first = FT_NOTE.sub("", first).strip()
+        first = _strip_notes(first).strip()
         if len(block) == 1 and FT_HEADING.match(first) and not first.startswith(".."):
-            scene = FT_SCENE_NUMBER.sub("", first.lstrip(".")).strip()
+            scene = _strip_scene_number(first.lstrip("."))
             continue
         if len(block) == 1 and (FT_TRANSITION.match(first) or first.startswith(("#", "=", "==="))):
             continue  # transitions, sections, synopses and page breaks are structure, not content
         m = FT_CUE.match(first)
-        is_cue = m and len(block) > 1 and (m["forced"] or re.search(r"[A-Z]", m["name"] or ""))
+        is_cue = m and len(block) > 1 and (m["forced"] or FT_LETTER.search(m["name"] or ""))
         if is_cue and not first.startswith("!"):
             name = (m["forced"] or m["name"]).strip()
-            ext = re.findall(r"\(([^)]*)\)", m["ext"])
+            ext = [part.split("(", 1)[1] for part in m["ext"].split(")")[:-1]]  # "(V.O.) (CONT'D)"
             parens, words = [], []
             for _, line, _ in block[1:]:
-                line = FT_NOTE.sub("", line).strip()
+                line = _strip_notes(line).strip()
                 (parens if FT_PAREN.match(line) else words).append(line.strip("()") if FT_PAREN.match(line) else line)
             if words:
                 out.say(scene or "scene 1", name, " ".join(w for w in words if w), n,
@@ -257,10 +262,46 @@ def parse_fountain(text: str) -> Parsed:
             else:
                 out.narrate(scene or "scene 1", "; ".join(parens), n, speaker=name)
             continue
-        action = " ".join(FT_NOTE.sub("", line).strip().lstrip("!").strip("<>").strip() for _, line, _ in block)
+        action = " ".join(_strip_notes(line).strip().lstrip("!").strip("<>").strip() for _, line, _ in block)
         if action.strip():
             out.narrate(scene or "scene 1", action.strip(), n)
     return out
+
+
+def _cut(text: str, opening: str, closing: str) -> str:
+    """``text`` without each span from ``opening`` to the next ``closing`` (an unclosed one stays)."""
+    out, pos = [], 0
+    while (start := text.find(opening, pos)) >= 0:
+        end = text.find(closing, start + len(opening))
+        if end < 0:
+            break  # no closing anywhere after: no later opening has one either
+        out.append(text[pos:start])
+        pos = end + len(closing)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _strip_notes(line: str) -> str:
+    """``line`` without ``[[notes]]``: ``[[``, no ``]``, then ``]]``, as Fountain writes them."""
+    out, pos, search = [], 0, 0
+    while (start := line.find("[[", search)) >= 0:
+        close = line.find("]", start + 2)
+        if close < 0:
+            break
+        if line.startswith("]]", close):
+            out.append(line[pos:start])
+            pos = search = close + 2
+        else:  # a lone "]": no note can start before it, since none may contain it
+            search = close + 1
+    out.append(line[pos:])
+    return "".join(out)
+
+
+def _strip_scene_number(heading: str) -> str:
+    """``INT. HOUSE #12A#`` -> ``INT. HOUSE``: a ``#…#`` at the end of a heading is its scene number."""
+    heading = heading.rstrip()
+    hash_ = heading.rfind("#", 0, len(heading) - 1) if heading.endswith("#") else -1
+    return heading[:hash_].strip() if hash_ >= 0 else heading.strip()
 
 
 def _blocks(text: str) -> list[list[tuple[int, str, str]]]:
@@ -283,10 +324,10 @@ QUOTE = re.compile(r"“([^“”]*)”|「([^「」]*)」|\"([^\"\n]*)\"")
 _ZH_VERBS = "笑道|说道|问道|答道|叫道|喊道|叹道|哭道|骂道|回道|应道|道|说|问|喊|叫"
 _ZH_ADVERBS = re.compile(r"(?:冷笑|微笑|笑着|笑|忙|便|又|也|只|因|却|才|就|还|低声|轻声|大声|回头|点头|摇头|叹气|一面|听了|看了)+$")
 ZH_BEFORE = re.compile(rf"(?P<who>[^，。！？；：“”「」\s]{{1,10}}?)(?:{_ZH_VERBS})[：:，,]?\s*$")
-ZH_AFTER = re.compile(rf"^\s*[，,]?\s*(?P<who>[^，。！？；：“”「」\s]{{1,10}}?)(?:{_ZH_VERBS})")
+ZH_AFTER = re.compile(rf"^\s*+[，,]?\s*+(?P<who>[^，。！？；：“”「」\s]{{1,10}}?)(?:{_ZH_VERBS})")
 _EN_VERBS = r"said|says|asked|asks|replied|cried|whispered|shouted|answered|called|muttered|exclaimed|added|continued"
-_EN_NAME = r"[A-Z][a-z]+(?: [A-Z][a-z]+)?|he|she|He|She|I|they|They"
-EN_AFTER = re.compile(rf"^\s*(?:(?P<v1>{_EN_VERBS})\s+(?P<w1>{_EN_NAME})|(?P<w2>{_EN_NAME})\s+(?:{_EN_VERBS}))\b")
+_EN_NAME = r"[A-Z][a-z]++(?: [A-Z][a-z]++)?|he|she|He|She|I|they|They"
+EN_AFTER = re.compile(rf"^\s*+(?:(?P<v1>{_EN_VERBS})\s++(?P<w1>{_EN_NAME})|(?P<w2>{_EN_NAME})\s++(?:{_EN_VERBS}))\b")
 EN_BEFORE = re.compile(rf"(?P<who>{_EN_NAME})\s+(?:{_EN_VERBS})(?:\s+\w+)?\s*[,:]\s*$")
 PRONOUNS = {"他", "她", "我", "你", "它", "he", "she", "i", "they"}
 

@@ -1,4 +1,4 @@
-"""Read a source file as text: size bound, binary check, encoding detection.
+"""Read a source file as text: size and line-length bounds, binary check, encoding detection.
 
 Valid UTF-8 (with or without BOM) takes a fast path; anything else goes to
 charset-normalizer, because guessing GBK/GB18030/Big5 by hand is exactly the
@@ -13,6 +13,10 @@ from pathlib import Path
 from persona.data.records import DataError
 
 MAX_BYTES = 200 * 1024 * 1024  # a script or novel is a few MB; 200 MB means a wrong file
+# The script and prose parsers work line by line in linear time; this bounds one
+# line's work as well. A novel's paragraph is a few thousand characters; a longer
+# "line" is a file whose line breaks we do not read (a Word export, U+2028) or not prose.
+MAX_LINE_CHARS = 100_000
 _SNIFF = 8192
 
 # charset-normalizer may name a subset of GB18030 for short texts; GB18030 decodes
@@ -66,3 +70,19 @@ def decode(data: bytes, name: str = "input") -> tuple[str, str]:
         return data.decode("gb18030", errors="replace"), "gb18030"
     text = str(best)
     return text.lstrip("\ufeff"), best.encoding
+
+
+def check_lines(text: str, name: str = "input") -> None:
+    """Raise DataError if a line of ``text`` is over MAX_LINE_CHARS (what the line-based parsers accept)."""
+    start = 0
+    # Window by window, in C: a line from ``start`` that is too long has no newline in its window.
+    while len(text) - start > MAX_LINE_CHARS:
+        newline = text.rfind("\n", start, start + MAX_LINE_CHARS + 1)
+        if newline < 0:
+            end = text.find("\n", start)
+            length, line = (len(text) if end < 0 else end) - start, text.count("\n", 0, start) + 1
+            raise DataError(f"{name}: line {line} is {length:,} characters, more "
+                            f"than the {MAX_LINE_CHARS:,} a script or novel line may have",
+                            "break the text into lines (one speech or paragraph each), or pass --format "
+                            "sharegpt/alpaca if it is a JSON dataset")
+        start = newline + 1
