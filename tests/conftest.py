@@ -67,3 +67,24 @@ name = "Test Char"
 greetings = ["Hi, {{user}}, I am {{char}}."]
 system = "You are {{char}}. Talk to {{user}}."
 """
+
+
+@pytest.fixture
+def stored(persona_home):
+    """A store holding one conversation (session "abc123"); returns a function that reads it all back."""
+    from persona.conversation import Message
+    from persona.store import Store
+
+    store = Store()
+    store.commit_turn("abc123", "captain-mara", "smollm2-135m",
+                      [Message("system", "s"), Message("user", "hello"), Message("assistant", "ahoy")], 0, "hello")
+    store.close()
+
+    def snapshot():
+        s = Store()
+        try:
+            return [(i.to_dict(), [m.to_dict() for m in s.load(i.id)[1].messages]) for i in s.sessions()]
+        finally:
+            s.close()
+
+    return snapshot

@@ -4,27 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from persona.conversation import Message
-from persona.store import Store
 from tests.conftest import MINIMAL, run_cli, write_pack
-
-
-@pytest.fixture
-def stored(persona_home):
-    """A store holding one conversation; returns a function that reads it all back."""
-    store = Store()
-    store.commit_turn("abc123", "captain-mara", "smollm2-135m",
-                      [Message("system", "s"), Message("user", "hello"), Message("assistant", "ahoy")], 0, "hello")
-    store.close()
-
-    def snapshot():
-        s = Store()
-        try:
-            return [(i.to_dict(), [m.to_dict() for m in s.load(i.id)[1].messages]) for i in s.sessions()]
-        finally:
-            s.close()
-
-    return snapshot
 
 
 def assert_clean_error(proc, *needles: str) -> None:

@@ -18,9 +18,7 @@ import pytest
 
 from persona import cli, envvars
 from persona.cli.boundary import describe
-from persona.conversation import Message
 from persona.errors import PersonaError
-from persona.store import Store
 from tests.conftest import MINIMAL, ROOT, write_pack
 
 
@@ -39,21 +37,9 @@ def contract(capsys, *argv: str, needles: tuple[str, ...] = ()) -> str:
 
 
 @pytest.fixture
-def session(persona_home):
-    """One stored conversation; returns (its id, a function reading the whole store back)."""
-    store = Store()
-    store.commit_turn("abc123", "captain-mara", "smollm2-135m",
-                      [Message("system", "s"), Message("user", "hello"), Message("assistant", "ahoy")], 0, "hello")
-    store.close()
-
-    def snapshot():
-        s = Store()
-        try:
-            return [(i.to_dict(), [m.to_dict() for m in s.load(i.id)[1].messages]) for i in s.sessions()]
-        finally:
-            s.close()
-
-    return "abc123", snapshot
+def session(stored):
+    """(the stored session's id, a function reading the whole store back): see tests/conftest.py."""
+    return "abc123", stored
 
 
 # -- nesting: persona.toml, examples.jsonl, JSON inputs, model output ------------------------
