@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 from persona.errors import PersonaError
 
@@ -30,12 +31,22 @@ def check(path: str | Path, force: bool = False) -> Path:
 
 def write(path: str | Path, text: str, force: bool = False) -> Path:
     """Write ``text`` (UTF-8) to ``path`` after :func:`check`; OSError becomes a PersonaError."""
+    return write_bytes(path, text.encode("utf-8"), force)
+
+
+def write_bytes(path: str | Path, data: bytes, force: bool = False) -> Path:
+    """Write ``data`` to ``path`` after :func:`check`, whole or not at all."""
+    return write_with(path, lambda fh: fh.write(data), force)
+
+
+def write_with(path: str | Path, writer: Callable[[BinaryIO], object], force: bool = False) -> Path:
+    """Call ``writer`` with a binary file beside ``path``, then rename it over ``path``."""
     out = check(path, force)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name[:64]}.", suffix=".tmp", dir=out.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            writer(fh)
         os.replace(tmp, out)
         tmp = None
     except OSError as exc:

@@ -54,6 +54,11 @@ class Persona:
     provenance: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)  # as written, unknown keys kept
     source: str = "path"
+    # From a Tavern card (persona/cards/): read by the engine and `persona show`, never required.
+    post_history: str = ""  # post_history_instructions: inserted after the chat history
+    nickname: str = ""  # V3 nickname: {{char}} when set
+    avatar: Path | None = None
+    card: Path | None = None  # the card it was imported from (data for round-trips, not prompt)
 
     def render(self, text: str, user: str = "User") -> str:
         """Expand ``{{char}}`` and ``{{user}}`` the way Tavern cards do."""
@@ -127,6 +132,10 @@ def load_pack(folder: str | os.PathLike[str], source: str = "path") -> Persona:
         extensions=dict(data.get("extensions", {})),
         provenance=dict(data.get("provenance", {})),
         manifest=data,
+        post_history=data.get("post_history", ""),
+        nickname=data.get("nickname", ""),
+        avatar=files.inside(root, data["avatar"], manifest_path, "avatar") if "avatar" in data else None,
+        card=files.inside(root, data["card"], manifest_path, "card") if "card" in data else None,
         source=source,
     )
 

@@ -7,7 +7,7 @@ import os
 import sys
 
 from persona import __version__
-from persona.cli import chat, data, packs
+from persona.cli import cards, chat, data, packs
 from persona.cli.boundary import Parser, check_argv, report
 from persona.cli.common import setup_logging
 
@@ -52,9 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", nargs="?", const="", metavar="ID",
                    help="resume a saved session (the latest without an ID)")
     chat.add_backend_option(p)
-    p = add("export", chat.cmd_export, "write a stored conversation as ShareGPT JSON or Markdown")
-    p.add_argument("session", help="session id (see `persona sessions`)")
-    p.add_argument("--format", choices=["sharegpt", "markdown"], default="sharegpt")
+    p = add("export", chat.cmd_export, "write a stored conversation as ShareGPT JSON or Markdown, "
+                                       "or a pack as a character card")
+    p.add_argument("session", help="session id (see `persona sessions`); a pack id for the card formats")
+    p.add_argument("--format", choices=["sharegpt", "markdown", *cards.CARD_FORMATS], default="sharegpt")
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p = add("plugins", packs.cmd_plugins, "list plugins, where they come from and their hooks")
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     from persona.plugins import make_manager
 
     data.register(add)
+    cards.register(add)
 
     # Plugins add sub-commands: cli.add_parser(...).set_defaults(func=handler).
     make_manager().hook.register_commands(cli=sub)

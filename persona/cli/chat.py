@@ -111,6 +111,10 @@ def cmd_repl(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from persona.cli.cards import CARD_FORMATS, cmd_export_card
+
+    if args.format in CARD_FORMATS:
+        return cmd_export_card(args)
     from persona import outfile
     from persona.export import export_text
     from persona.store import Store

@@ -26,12 +26,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from persona.cards.export import creator_notes
     from persona.packs import get_pack
 
     pack = get_pack(args.persona)
     data = {**pack.summary(), "greetings": pack.greetings, "system": pack.system_prompt(),
             "examples": len(pack.examples), "sampling": pack.sampling, "tools": pack.tools,
-            "extensions": pack.extensions, "provenance": pack.provenance}
+            "extensions": pack.extensions, "provenance": pack.provenance, "creator_notes": creator_notes(pack)}
     if args.json:
         print_json(data)
         return 0
@@ -46,6 +47,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     echo("  sampling: " + one(", ".join(f"{k}={v}" for k, v in pack.sampling.items())))
     for g in pack.greetings:
         echo(f"  greeting: {g}")
+    if data["creator_notes"].strip():  # the card's notes to its users: shown, never in the prompt
+        echo("  creator notes:\n" + "\n".join(f"    {line}" for line in data["creator_notes"].strip().splitlines()))
     echo("\n" + data["system"])
     return 0
 
