@@ -20,11 +20,13 @@ import pluggy
 from persona.branching import MOVED_NOTICE, BranchingMixin
 from persona.context import ContextReport, assemble, split_notes, to_model_message
 from persona.conversation import Conversation, Message
+from persona import macros, user_personas
 from persona.errors import InputError, ModelError
 from persona.models import BACKENDS, GenerationParams, Stats, load_backend
 from persona.models.base import Backend
 from persona.packs import Persona
 from persona.store import Store, new_session_id
+from persona.user_personas import UserPersona
 from persona.tools import Tool, ToolCall, ToolCallHider, ToolContext, ToolError, describe, parse_tool_calls, run_tool
 from persona.verdict import Verdict
 
@@ -44,6 +46,7 @@ class Chat:
     stored: int = 0  # messages already in the store
     parent: str | None = None  # the session this one was forked from (a branch)
     head: int = 0  # the store's newest row id of this session when last read: shows other writers
+    user: UserPersona | None = None  # who the user is in this chat; None: as recorded, else the engine's
 
     @property
     def pending(self) -> list[Message]:
@@ -64,7 +67,7 @@ class Engine(BranchingMixin):
     def __init__(self, pm: pluggy.PluginManager | None = None, store: Store | None = None,
                  backend_loader: Callable[..., Backend] = load_backend,
                  progress: Callable[[str], None] | None = None, user_name: str = "User",
-                 backend: str | None = None) -> None:
+                 backend: str | None = None, user: UserPersona | None = None) -> None:
         if pm is None:
             from persona.plugins import make_manager
 
@@ -75,7 +78,10 @@ class Engine(BranchingMixin):
         # --backend (PERSONA_BACKEND): overrides every pack's [model] backend
         self.backend_name = backend or os.environ.get("PERSONA_BACKEND") or None
         self.progress = progress
-        self.user_name = user_name
+        # The user persona of new chats: given (--as), else `persona me use`'s, else user_name.
+        self.user = user or (UserPersona(user_name) if user_name != "User" else user_personas.active())
+        self.user_name = self.user.name
+        self.clock = time.time  # {{idle_duration}}, {{time}}: tests set a fixed one
         self.load_seconds = 0.0  # model loading (from_pretrained) seen by this engine
         self._loaded: set[int] = set()
         self._on_tool: Callable[[Message], None] | None = None
@@ -98,21 +104,70 @@ class Engine(BranchingMixin):
 
     # -- sessions -------------------------------------------------------------------
 
-    def new_chat(self, persona: Persona, greeting: int = 0) -> Chat:
+    def new_chat(self, persona: Persona, greeting: int = 0, user: UserPersona | None = None) -> Chat:
         self.store  # fail on an unwritable PERSONA_HOME now, not after generating a reply
-        conv = Conversation()
-        conv.add("system", persona.system_prompt(self.user_name))
+        chat = Chat(persona, Conversation(), new_session_id(), user=user or self.user)
+        ctx = self.macro_context(chat)
+        # The chat id seeds {{pick}}; recorded here, a branch (which copies this message) keeps its picks.
+        chat.conversation.add("system", persona.system_prompt(context=ctx),
+                              metadata={"user_persona": chat.user.name, "pick_seed": chat.session_id})
         if persona.greetings:
-            text = persona.render(persona.greetings[greeting % len(persona.greetings)], self.user_name)
-            conv.add("assistant", text, metadata={"greeting": True})
-        return Chat(persona, conv, new_session_id())
+            text = persona.render(persona.greetings[greeting % len(persona.greetings)], context=ctx)
+            chat.conversation.add("assistant", text, metadata={"greeting": True})
+        return chat
 
-    def resume(self, session_id: str, persona: Persona) -> Chat:
+    def resume(self, session_id: str, persona: Persona, user: UserPersona | None = None) -> Chat:
+        """A stored chat; its user persona is ``user`` (--as), else the one it recorded last."""
         info, conv, head = self.store.snapshot(session_id)
         if info.persona != persona.id:
             raise InputError(f"session {session_id} belongs to persona {info.persona!r}, not {persona.id!r}",
                              f"continue it with `persona ask {info.persona} --session {session_id} ...`")
-        return Chat(persona, conv, session_id, stored=len(conv.messages), head=head)
+        return Chat(persona, conv, session_id, stored=len(conv.messages), head=head, user=user)
+
+    # -- the user persona and macros ---------------------------------------------------
+
+    def user_of(self, chat: Chat) -> UserPersona:
+        """The chat's user persona: set, else the last one its messages recorded, else the engine's."""
+        if chat.user is None:
+            name = next((m.metadata["user_persona"] for m in reversed(chat.conversation.messages)
+                         if isinstance(m.metadata.get("user_persona"), str)), None)
+            chat.user = user_personas.lookup(name) if name else self.user
+        return chat.user
+
+    def set_user(self, chat: Chat, user: UserPersona) -> None:
+        """Speak as ``user`` from the next turn on (recorded on each user message, so a resume keeps it)."""
+        chat.user = user
+
+    def macro_context(self, chat: Chat, params: GenerationParams | None = None) -> macros.MacroContext:
+        """What ``{{macros}}`` expand to in this chat now (persona/macros.py)."""
+        import datetime as dt
+
+        msgs = [m for m in chat.conversation.messages
+                if m.role in ("user", "assistant") and m.metadata.get("context", True)]
+        users = [m for m in msgs if m.role == "user"]
+        sent = users[-2].metadata.get("sent") if len(users) > 1 else None
+        now = self.clock()
+        system = chat.conversation.messages[0] if chat.conversation.messages else None
+        pick = (system.metadata.get("pick_seed") if system is not None and system.role == "system" else None)
+        return macros.MacroContext(
+            char=getattr(chat.persona, "nickname", None) or chat.persona.name, user=self.user_of(chat).name,
+            chat_id=pick if isinstance(pick, str) else chat.session_id,
+            seed=params.seed if params is not None else None, turn=len(chat.conversation.messages),
+            clock=lambda: dt.datetime.fromtimestamp(now),
+            last_message=msgs[-1].content if msgs else "",
+            last_user_message=users[-1].content if users else "",
+            last_char_message=next((m.content for m in reversed(msgs) if m.role == "assistant"), ""),
+            idle_seconds=now - sent if isinstance(sent, (int, float)) else None)
+
+    def _user_description(self, chat: Chat, system: dict | None) -> dict | None:
+        """SillyTavern's default: the user persona's description ends the story string (system prompt)."""
+        description = self.user_of(chat).description.strip()
+        if not description:
+            return system
+        text = chat.persona.render(description)
+        if system is None:
+            return {"role": "system", "content": text}
+        return {**system, "content": "\n\n".join(filter(None, [system["content"].rstrip(), text]))}
 
     # -- the turn --------------------------------------------------------------------
 
@@ -160,7 +215,8 @@ class Engine(BranchingMixin):
         persona, conv = chat.persona, chat.conversation
         t_start = time.perf_counter()
         command = self.parse_command(persona, text)
-        user = Message("user", text)
+        user = Message("user", text, metadata={"user_persona": self.user_of(chat).name,
+                                               "sent": round(self.clock(), 3)})
         verdict = self._moderate("moderate_input", text, persona, conv)
         if verdict and verdict.action in ("rewrite", "redact") and verdict.text is not None:
             user.content = verdict.text
@@ -239,7 +295,8 @@ class Engine(BranchingMixin):
 
     def _generate(self, chat: Chat, backend: Backend, params: GenerationParams,
                   on_token: Callable[[str], None], cancel: threading.Event):
-        messages, report = self._context(chat, backend, params)
+        with macros.using(self.macro_context(chat, params)):  # card text rendered for this turn
+            messages, report = self._context(chat, backend, params)
         stats = Stats()
         parts: list[str] = []
         for chunk in backend.stream(messages, params, cancel, stats):
@@ -310,6 +367,8 @@ class Engine(BranchingMixin):
     def _context(self, chat: Chat, backend: Backend, params: GenerationParams):
         persona, conv = chat.persona, chat.conversation
         outgoing = [to_model_message(m) for m in conv.messages if m.metadata.get("context", True)]
+        if outgoing and outgoing[0]["role"] == "system":  # rendered now: {{time}}, {{user}} as they are
+            outgoing[0]["content"] = persona.system_prompt()
         tools = self.allowed_tools(persona)
         describe_tools = persona.manifest.get("tools", {}).get("prompt", True)
         if tools and describe_tools and outgoing and outgoing[0]["role"] == "system":
@@ -317,6 +376,7 @@ class Engine(BranchingMixin):
         self._call("prepare_messages", messages=outgoing, persona=persona, conversation=conv)
         outgoing, note = split_notes(outgoing)
         system = outgoing.pop(0) if outgoing and outgoing[0]["role"] == "system" else None
+        system = self._user_description(chat, system)
         examples = [[to_model_message(Message(m.role, persona.render(m.content, self.user_name)))
                      for m in ex.messages if m.role != "system"] for ex in persona.examples]
         limit = backend.context_window - params.max_new_tokens

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from persona import macros
 from persona import pack_files as files
 from persona import paths
 from persona.conversation import Conversation
 from persona.errors import PackError
+from persona.macros import MacroContext
 from persona.pack_files import MANIFEST
 
 log = logging.getLogger("persona")
@@ -32,7 +34,6 @@ DEFAULT_SAMPLING: dict[str, Any] = {
     "repetition_penalty": 1.1,
     "max_new_tokens": 200,
 }
-_MACRO = re.compile(r"\{\{\s*(char|user)\s*\}\}", re.IGNORECASE)
 
 
 @dataclass
@@ -60,12 +61,13 @@ class Persona:
     avatar: Path | None = None
     card: Path | None = None  # the card it was imported from (data for round-trips, not prompt)
 
-    def render(self, text: str, user: str = "User") -> str:
-        """Expand ``{{char}}`` and ``{{user}}`` the way Tavern cards do."""
-        return _MACRO.sub(lambda m: self.name if m.group(1).lower() == "char" else user, text)
+    def render(self, text: str, user: str = "User", context: MacroContext | None = None) -> str:
+        """Expand SillyTavern's macros (persona/macros.py): ``context`` if given, else the running
+        turn's (Engine.macro_context), else ``{{user}}`` is ``user``."""
+        return macros.render(self, text, user, context)
 
-    def system_prompt(self, user: str = "User") -> str:
-        return self.render(self.system, user)
+    def system_prompt(self, user: str = "User", context: MacroContext | None = None) -> str:
+        return self.render(self.system, user, context)
 
     def summary(self) -> dict[str, Any]:
         return {

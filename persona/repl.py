@@ -10,11 +10,13 @@ from persona.errors import PersonaError
 from persona.notices import tool_line, turn_notices
 from persona.textsafe import sanitize
 
-HELP = "commands: /help  /reset (new conversation)  /session (show id)  /quit; tools: /roll 2d6, /clock, /calc 2*3 …"
+HELP = ("commands: /help  /reset (new conversation)  /session (show id)  /as NAME (speak as a user persona)  /quit;"
+        " tools: /roll 2d6, /clock, /calc 2*3 …")
 
 
 def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, Any] | None = None,
-             progress: Callable[[str], None] | None = None, stdin=None, stdout=None) -> int:
+             progress: Callable[[str], None] | None = None, stdin=None, stdout=None, user=None) -> int:
+    """The loop; ``user`` is the user persona (--as), None for `persona me use`'s."""
     from persona.engine import Engine
     from persona.packs import get_pack
 
@@ -22,8 +24,8 @@ def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, 
     out = stdout or sys.stdout
     interactive = stdin.isatty() and out.isatty()
     pack = get_pack(persona_ref)
-    engine = Engine(progress=progress)
-    chat = engine.resume(session, pack) if session else engine.new_chat(pack)
+    engine = Engine(progress=progress, user=user)
+    chat = engine.resume(session, pack, user=user) if session else engine.new_chat(pack)
 
     def say(text: str = "", end: str = "\n") -> None:
         # Everything the loop writes goes through here. Streamed tokens are sanitised one
@@ -59,8 +61,11 @@ def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, 
         if command == "/session":
             say(f"session: {chat.session_id}")
             continue
+        if command == "/as" or command.startswith("/as "):
+            chat = _switch_user(engine, chat, text.strip()[3:].strip(), say)
+            continue
         if command == "/reset":
-            chat = engine.new_chat(pack)
+            chat = engine.new_chat(pack, user=engine.user_of(chat))
             say(f"{name}: {chat.conversation.last('assistant').content if pack.greetings else ''}")
             continue
         started = [False]
@@ -90,3 +95,28 @@ def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, 
         print(sanitize(f"session: {chat.session_id}  (resume with: persona repl {pack.id} --session {chat.session_id})",
                        one_line=True), file=sys.stderr)
     return 0
+
+
+def _switch_user(engine, chat, name: str, say):
+    """``/as NAME``: speak as another user persona; before the first message the greeting is redone."""
+    from persona import user_personas
+
+    if not name:
+        personas, _ = user_personas.all_personas()
+        say(f"you are {engine.user_of(chat).name}; yours: {', '.join(p.name for p in personas) or 'none'}"
+            " (persona me set NAME to add one)")
+        return chat
+    try:
+        user = user_personas.get(name)
+    except PersonaError as exc:
+        print(sanitize(f"error: {exc.message}\nhint: {exc.hint}"), file=sys.stderr)
+        return chat
+    if chat.stored or chat.conversation.last("user"):
+        engine.set_user(chat, user)
+    else:
+        chat = engine.new_chat(chat.persona, user=user)
+        greeting = chat.conversation.last("assistant")
+        if greeting:
+            say(f"{sanitize(chat.persona.name, one_line=True)}: {greeting.content}")
+    say(f"(you are now {user.name})")
+    return chat

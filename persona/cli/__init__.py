@@ -7,7 +7,7 @@ import os
 import sys
 
 from persona import __version__
-from persona.cli import cards, chat, data, packs
+from persona.cli import cards, chat, data, me, packs
 from persona.cli.boundary import Parser, check_argv, report
 from persona.cli.common import setup_logging
 
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", nargs="?", const="", metavar="ID",
                    help="resume a saved session (the latest without an ID)")
     chat.add_backend_option(p)
+    chat.add_user_option(p)
     p = add("export", chat.cmd_export, "write a stored conversation as ShareGPT JSON or Markdown, "
                                        "or a pack as a character card")
     p.add_argument("session", help="session id (see `persona sessions`); a pack id for the card formats")
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data.register(add)
     cards.register(add)
+    me.register(add)
 
     # Plugins add sub-commands: cli.add_parser(...).set_defaults(func=handler).
     make_manager().hook.register_commands(cli=sub)

@@ -17,6 +17,19 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int, metavar="N", help="longest reply, in tokens")
     p.add_argument("--temperature", type=float, metavar="T", help="override the pack's temperature")
     add_backend_option(p)
+    add_user_option(p)
+
+
+def add_user_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--as", dest="as_user", metavar="NAME",
+                   help="speak as this user persona (`persona me list`); default: `persona me use`'s")
+
+
+def user_persona(args: argparse.Namespace):
+    """``--as NAME``'s user persona (InputError if there is none), or None for the default."""
+    from persona.user_personas import get
+
+    return get(args.as_user) if getattr(args, "as_user", None) else None
 
 
 def add_backend_option(p: argparse.ArgumentParser) -> None:
@@ -51,9 +64,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     text = _read_message(args.message)
     check_message(text)  # before anything loads or is stored
     given = overrides(args)
+    user = user_persona(args)
     pack = get_pack(args.persona)
-    engine = Engine(progress=progress)
-    chat = engine.resume(args.session, pack) if args.session else engine.new_chat(pack)
+    engine = Engine(progress=progress, user=user)
+    chat = engine.resume(args.session, pack, user=user) if args.session else engine.new_chat(pack)
     stream = not args.json
     from persona.notices import tool_line, turn_notices
 
@@ -88,6 +102,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from persona.store import Store
 
     session = None
+    user = user_persona(args)
     if args.resume is not None:
         store = Store()
         if args.resume == "":
@@ -101,13 +116,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
         get_pack(args.persona)  # a clear error before the screen switches
     from persona.tui.app import run
 
-    return run(args.persona, session)
+    return run(args.persona, session, user=user)
 
 
 def cmd_repl(args: argparse.Namespace) -> int:
     from persona.repl import run_repl
 
-    return run_repl(args.persona, session=args.session, overrides=overrides(args), progress=progress)
+    return run_repl(args.persona, session=args.session, overrides=overrides(args), progress=progress,
+                    user=user_persona(args))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -59,10 +59,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from persona.packs import load_checked
 
     pack = load_checked(args.path)
+    lore = []
     if pack.lorebook is not None:
         from persona.lore_book import check
 
-        check(pack.lorebook)  # a chat skips a bad book with a warning; validate says what is wrong
+        # a chat skips a bad book with a warning; validate says what is wrong
+        lore = [e.content for e in getattr(check(pack.lorebook), "entries", [])]
+    _warn_unknown_macros(pack, lore)
     try:
         resolve(pack.base)
     except ModelError as exc:
@@ -72,6 +75,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     echo(sanitize(f"ok: {pack.id} ({pack.name}) — {len(pack.greetings)} greetings, {len(pack.examples)} example "
                   f"dialogues, base {pack.base}, adapter {'yes' if pack.adapter else 'no'}", one_line=True))
     return 0
+
+
+def _warn_unknown_macros(pack, lore: list[str]) -> None:
+    """One warning listing the macros a chat would leave as written (never an error)."""
+    from persona.macros import unknown
+
+    texts = [pack.system, *pack.greetings, *lore, *(m.content for ex in pack.examples for m in ex.messages)]
+    found: list[str] = []
+    for text in texts:
+        found.extend(m for m in unknown(text) if m not in found)
+        if len(found) >= 20:
+            break
+    if found:
+        log.warning("%s: unknown macros, left as written: %s", pack.id, ", ".join(found[:20]))
 
 
 def cmd_new(args: argparse.Namespace) -> int:

@@ -57,13 +57,14 @@ class PersonaApp(App):
         Binding("ctrl+u", "undo", "Undo", priority=True),  # over delete-to-line-start
         Binding("escape", "stop", "Stop", show=False),
     ]
-    APP_COMMANDS = ("help", "persona", "reset", "undo", "regen", "export", "system")
+    APP_COMMANDS = ("help", "persona", "reset", "undo", "regen", "export", "system", "as")
 
     def __init__(self, persona: str = "captain-mara", session: str | None = None,
-                 engine: Engine | None = None) -> None:
+                 engine: Engine | None = None, user=None) -> None:
         super().__init__()
         self.persona_ref, self.session_ref = persona, session
         self.engine = engine
+        self.user = user  # the user persona (--as); None: the session's, else `persona me use`'s
         self.chat: Chat | None = None
         self.cancel = threading.Event()
         self.busy = False
@@ -82,7 +83,7 @@ class PersonaApp(App):
     def on_mount(self) -> None:
         if self.engine is None:
             self.engine = Engine(progress=milestones(
-                lambda msg: self.call_later(self.notify, sanitize(msg), markup=False)))
+                lambda msg: self.call_later(self.notify, sanitize(msg), markup=False)), user=self.user)
         try:
             self.start_chat(self.persona_ref, self.session_ref)
         except PersonaError as exc:
@@ -97,10 +98,10 @@ class PersonaApp(App):
 
         if session:
             info = self.engine.store.info(session)
-            self.chat = self.engine.resume(session, get_pack(info.persona))
+            self.chat = self.engine.resume(session, get_pack(info.persona), user=self.user)
         else:
             self.greeting = 0
-            self.chat = self.engine.new_chat(get_pack(persona_ref))
+            self.chat = self.engine.new_chat(get_pack(persona_ref), user=self.user)
         self.redraw()
 
     def redraw(self, messages=None) -> None:
@@ -136,7 +137,8 @@ class PersonaApp(App):
             notes = [n for n in turn_notices(result.messages) if n.startswith("safety")]
             safety = notes[0] if notes else ""
             self._last_speed = result.timings.get("tokens_per_s") or self._last_speed
-        self.query_one(StatusBar).show(persona.name, model, self._last_speed,
+        you = self.engine.user_of(self.chat).name
+        self.query_one(StatusBar).show(f"{persona.name} │ you: {you}", model, self._last_speed,
                                        user.metadata.get("sentiment") if user else None, lore, safety)
 
     def notice(self, text: str, kind: str = "notice") -> None:
@@ -271,7 +273,31 @@ class PersonaApp(App):
             self.notice(self.chat.conversation.system or "(no system prompt)")
         elif word == "export":
             self.export(rest or "markdown")
+        elif word == "as":
+            self.switch_user(rest)
         return True
+
+    def switch_user(self, name: str) -> None:
+        """``/as NAME``: speak as another user persona from now on; before the first message the
+        greeting is rendered again for the new name."""
+        from persona import user_personas
+
+        if not name:
+            mine = ", ".join(p.name for p in user_personas.all_personas()[0]) or "none yet (persona me set NAME)"
+            self.notice(f"you are {self.engine.user_of(self.chat).name}; your personas: {mine}")
+            return
+        try:
+            self.user = user_personas.get(name)
+        except PersonaError as exc:
+            self.notice(f"error: {exc.message} ({exc.hint})", "error")
+            return
+        if self.chat.stored or self.chat.conversation.last("user"):
+            self.engine.set_user(self.chat, self.user)
+            self.update_status()
+        else:
+            self.chat = self.engine.new_chat(self.chat.persona, greeting=self.greeting, user=self.user)
+            self.redraw()
+        self.notice(f"you are now {self.user.name}")
 
     def _switch(self, persona_id: str | None) -> None:
         if not persona_id:
@@ -364,7 +390,7 @@ class PersonaApp(App):
         if self.busy or self.chat.stored or len(self.chat.persona.greetings) < 2:
             return
         self.greeting += step
-        self.chat = self.engine.new_chat(self.chat.persona, greeting=self.greeting)
+        self.chat = self.engine.new_chat(self.chat.persona, greeting=self.greeting, user=self.user)
         self.redraw()
         n = len(self.chat.persona.greetings)
         self.notify(f"greeting {self.greeting % n + 1}/{n}", timeout=1.5)
@@ -384,7 +410,7 @@ class PersonaApp(App):
         self.push_screen(SessionBrowser(self.engine.store), chosen)
 
 
-def run(persona: str, session: str | None = None) -> int:
-    app = PersonaApp(persona, session)
+def run(persona: str, session: str | None = None, user=None) -> int:
+    app = PersonaApp(persona, session, user=user)
     app.run()  # an error at start-up exits with code 2 and prints error/hint after
     return app.return_code or 0
