@@ -10,7 +10,10 @@ The layout keeps a chat's prompt byte-stable from turn to turn, so a backend
 that keeps its KV cache (llama) evaluates only what is new: system prompt,
 examples, history in order, then this turn's *notes* (lore entries, mood notes:
 what changes every turn) as one system message just before the newest user
-message, then that message. See docs/architecture.md, "Prompt layout".
+message, then that message. Messages placed *at a depth* (world-info "@ D"
+entries, the author's note, post-history instructions) go N chat messages
+before the end (0: after the newest), without touching the chat's own
+messages. See docs/architecture.md, "Prompt layout".
 """
 
 from __future__ import annotations
@@ -75,10 +78,58 @@ def split_notes(messages: list[dict]) -> tuple[list[dict[str, str]], dict[str, s
     return rest, ({"role": "system", "content": "\n\n".join(notes)} if notes else None)
 
 
+def split_placed(messages: list[dict]) -> tuple[list[dict], list[dict], dict[str, list[str]]]:
+    """Take out the messages plugins placed in the chat: ``"depth": N`` ones (as inserts for
+    :func:`assemble`) and ``"authors_note": "top"|"bottom"`` ones (the note's slots, by name)."""
+    inserts = [{"role": m["role"], "content": m["content"], "depth": max(0, int(m["depth"]))}
+               for m in messages if m.get("depth") is not None and m.get("content")]
+    slots: dict[str, list[str]] = {"top": [], "bottom": []}
+    for m in messages:
+        if m.get("authors_note") in slots and m.get("content"):
+            slots[m["authors_note"]].append(m["content"])
+    rest = [m for m in messages if m.get("depth") is None and m.get("authors_note") is None]
+    return rest, inserts, slots
+
+
+def place(chat: list[dict[str, str]], inserts: list[dict], note: dict[str, str] | None = None,
+          newest_at: int = 0) -> list[dict[str, str]]:
+    """``chat`` with each insert ``depth`` messages before its end (0: after the last one), and the
+    note before ``chat[newest_at]``.
+
+    An insert never splits a tool call from its result (it moves up past tool results).
+    Inserts at one depth keep their order; those of one role are joined into one
+    message, as SillyTavern joins them. The chat's own messages are the same objects,
+    unchanged, so what comes before the first insert is byte-stable between turns.
+    """
+    n = len(chat)
+    at: dict[int, list[dict]] = {}
+    for ins in sorted(inserts, key=lambda i: -i["depth"]):  # deeper first; stable within a depth
+        i = max(0, n - ins["depth"])
+        while 0 < i < n and chat[i]["role"] == "tool":
+            i -= 1
+        bucket = at.setdefault(i, [])
+        if bucket and bucket[-1]["role"] == ins["role"] and bucket[-1]["depth"] == ins["depth"]:
+            bucket[-1]["content"] += "\n" + ins["content"]
+        else:
+            bucket.append(dict(ins))
+    if note is not None:
+        at.setdefault(newest_at, []).append(note)
+    out: list[dict[str, str]] = []
+    for i in range(n + 1):
+        out.extend(m if m is note else {"role": m["role"], "content": m["content"]} for m in at.get(i, []))
+        if i < n:
+            out.append(chat[i])
+    return out
+
+
 def assemble(system: dict[str, str] | None, examples: list[list[dict[str, str]]],
              history: list[dict[str, str]], count: Counter, limit: int,
-             note: dict[str, str] | None = None) -> tuple[list[dict[str, str]], ContextReport]:
-    """Choose what fits in ``limit`` tokens; see the module docstring for the order."""
+             note: dict[str, str] | None = None,
+             inserts: list[dict] | None = None) -> tuple[list[dict[str, str]], ContextReport]:
+    """Choose what fits in ``limit`` tokens; see the module docstring for the order.
+
+    ``inserts`` (``{"role", "content", "depth"}``) go into the chat at their depth
+    (:func:`place`); they are never dropped or shortened, and count against the limit."""
     if limit <= 0:
         raise InputError(f"the reply's token limit leaves {max(limit, 0)} tokens of the context window "
                          "for the prompt", HINT)
@@ -86,12 +137,12 @@ def assemble(system: dict[str, str] | None, examples: list[list[dict[str, str]]]
     head = [dict(system)] if system else []
     turns = _groups(history)
     newest = [dict(m) for m in turns.pop()] if turns else []
-    if note is not None:
-        newest.insert(0, dict(note))
+    note = dict(note) if note is not None else None
     kept_examples = list(examples)
 
     def build() -> list[dict[str, str]]:
-        return head + [m for ex in kept_examples for m in ex] + [m for t in turns for m in t] + newest
+        older = [m for t in turns for m in t]
+        return head + [m for ex in kept_examples for m in ex] + place(older + newest, inserts or [], note, len(older))
 
     total = count(build())
     if total > limit:
@@ -132,7 +183,7 @@ def assemble(system: dict[str, str] | None, examples: list[list[dict[str, str]]]
         # Last resort: shorten the longest of the system prompt and the newest messages.
         while total > limit:
             # Tool traffic is never cut: half a JSON object helps nobody.
-            candidates = head + [m for m in newest if m["role"] in ("user", "system")]
+            candidates = head + [m for m in newest + ([note] if note else []) if m["role"] in ("user", "system")]
             longest = max(candidates, key=lambda m: len(m["content"]), default=None)
             if longest is None or len(longest["content"]) < 8:
                 raise InputError(f"the chat template alone needs {total} tokens, over the {limit} tokens "

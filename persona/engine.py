@@ -6,6 +6,7 @@ of terminals; the CLI, REPL and TUI all drive it the same way.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -18,7 +19,8 @@ from typing import Any
 import pluggy
 
 from persona.branching import MOVED_NOTICE, BranchingMixin
-from persona.context import ContextReport, assemble, split_notes, to_model_message
+from persona import authors_note
+from persona.context import ContextReport, assemble, split_notes, split_placed, to_model_message
 from persona.conversation import Conversation, Message
 from persona import macros, user_personas
 from persona.errors import InputError, ModelError
@@ -46,6 +48,8 @@ class Chat:
     stored: int = 0  # messages already in the store
     parent: str | None = None  # the session this one was forked from (a branch)
     head: int = 0  # the store's newest row id of this session when last read: shows other writers
+    note: dict | None = None  # the author's note (persona/authors_note.py); read from the messages once
+    note_read: bool = False
     user: UserPersona | None = None  # who the user is in this chat; None: as recorded, else the engine's
 
     @property
@@ -169,6 +173,16 @@ class Engine(BranchingMixin):
             return {"role": "system", "content": text}
         return {**system, "content": "\n\n".join(filter(None, [system["content"].rstrip(), text]))}
 
+    def set_note(self, chat: Chat, text: str | None = None, depth: int | None = None,
+                 off: bool = False) -> dict | None:
+        """Change the chat's author's note (``/note``); a stored chat keeps it at once."""
+        note = authors_note.update(chat, text, depth, off)
+        if chat.stored:  # on the newest stored message: a resume before the next turn still has it
+            last = chat.conversation.messages[chat.stored - 1]
+            last.metadata[authors_note.KEY] = dict(note) if note is not None else None
+            self.store.update_message(chat.session_id, chat.stored - 1, last, head=chat.head)
+        return note
+
     # -- the turn --------------------------------------------------------------------
 
     def backend_for(self, persona: Persona) -> Backend:
@@ -217,6 +231,13 @@ class Engine(BranchingMixin):
         command = self.parse_command(persona, text)
         user = Message("user", text, metadata={"user_persona": self.user_of(chat).name,
                                                "sent": round(self.clock(), 3)})
+        # The seed of this turn's random choices by plugins (lore probability, groups):
+        # --seed, else one fixed per session, so a seed or a session reproduces them.
+        seed = overrides.get("seed")
+        if seed is None:
+            seed = int(hashlib.sha256(chat.session_id.encode()).hexdigest()[:8], 16)
+        user.metadata["seed"] = seed
+        authors_note.record(chat, user)
         verdict = self._moderate("moderate_input", text, persona, conv)
         if verdict and verdict.action in ("rewrite", "redact") and verdict.text is not None:
             user.content = verdict.text
@@ -374,13 +395,15 @@ class Engine(BranchingMixin):
         if tools and describe_tools and outgoing and outgoing[0]["role"] == "system":
             outgoing[0]["content"] += "\n\n" + describe(list(tools.values()))
         self._call("prepare_messages", messages=outgoing, persona=persona, conversation=conv)
+        outgoing, inserts, slots = split_placed(outgoing)
         outgoing, note = split_notes(outgoing)
+        inserts += authors_note.inserts(chat, persona, slots, lambda text: persona.render(text, self.user_name))
         system = outgoing.pop(0) if outgoing and outgoing[0]["role"] == "system" else None
         system = self._user_description(chat, system)
         examples = [[to_model_message(Message(m.role, persona.render(m.content, self.user_name)))
                      for m in ex.messages if m.role != "system"] for ex in persona.examples]
         limit = backend.context_window - params.max_new_tokens
-        return assemble(system, examples, outgoing, backend.count_tokens, limit, note)
+        return assemble(system, examples, outgoing, backend.count_tokens, limit, note, inserts)
 
     # -- hooks -----------------------------------------------------------------------
 

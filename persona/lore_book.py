@@ -1,4 +1,4 @@
-"""The lorebook file: a Tavern character book read, bounded and parsed into entries.
+"""The lorebook file: a Tavern character book or SillyTavern world info, read, bounded and parsed into entries.
 
 The shapes accepted and how entries match are documented in ``plugins/lorebook.py``,
 which uses this module on every turn; ``persona validate`` uses :func:`check`.
@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import re
-from dataclasses import dataclass
+import os
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from persona import lore_fields as fields
 from persona.errors import PackError
+from persona.lore_fields import DEFAULT_DEPTH
 from persona.lore_match import KeyList, Matcher
+from persona.lore_regex import MAX_REGEX_CHARS, MAX_REGEX_KEYS, Regexes, compile_key, is_regex
 
 log = logging.getLogger("persona")
 
@@ -32,7 +35,10 @@ MAX_NESTED_KEYS = 8
 DEFAULT_SCAN_DEPTH = 4
 MAX_SCAN_DEPTH = 100  # as SillyTavern
 DEFAULT_TOKEN_BUDGET = 256
-_REGEX_KEY = re.compile(r"/.+/[a-z]*", re.S)
+# A world-info file has no budget of its own; SillyTavern's default is 25% of the context (4096 here).
+WORLD_INFO_BUDGET = 1024
+MAX_TIMED = 10_000  # sticky, cooldown, delay: messages
+MAX_RECURSION_STEPS = 3  # recursive scans after the first (SillyTavern: unlimited by default)
 
 
 class LoreLimitError(ValueError):
@@ -43,12 +49,28 @@ class LoreLimitError(ValueError):
 class Entry:
     name: str
     content: str
-    keys: int | None  # the matcher slot of the keys; None: fires only if constant
-    secondary: int | None  # the slot of the secondary keys; None: no AND condition
+    keys: list[int]  # the matcher slots of the primary keys (one a key); none: fires only if constant
+    secondary: list[int]  # the slots of the optional filter; empty: no filter
     constant: bool
     order: int
     priority: int
     tokens: int
+    uid: str = ""  # the book's name for it (uid or id), for timed effects
+    logic: str = "AND ANY"  # how the optional filter combines (lore_fields.LOGIC)
+    position: str = "after"  # lore_fields.POSITIONS
+    depth: int = DEFAULT_DEPTH
+    role: str = "system"
+    probability: int = 100  # percent; 100 when useProbability is off
+    groups: tuple[str, ...] = ()
+    group_override: bool = False
+    group_weight: int = 100
+    sticky: int = 0
+    cooldown: int = 0
+    delay: int = 0
+    exclude_recursion: bool = False
+    prevent_recursion: bool = False
+    delay_until_recursion: int = 0  # the recursion step it may first fire in; 0: any
+    scan_depth: int | None = None  # None: the book's
 
 
 @dataclass
@@ -57,14 +79,21 @@ class Book:
     scan_depth: int
     token_budget: int
     matcher: Matcher
+    regexes: Regexes = field(default_factory=lambda: Regexes([], []))
+    keys: list[str] = field(default_factory=list)  # slot -> the key as written, for the turn record
+    recursive: bool = False
+    name: str = "lorebook"
 
 
 def decode(path: Path) -> Any:
     """The JSON in ``path``; raises ValueError (too big, not JSON) or OSError."""
-    size = path.stat().st_size
-    if size > MAX_BYTES:
+    with open(path, "rb") as fh:  # bounded while read: the file may change after a stat
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise ValueError("not a regular file")
+        raw = fh.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
         raise LoreLimitError(f"the file is over {MAX_BYTES // 1024} KiB")
-    return json.loads(path.read_text(encoding="utf-8-sig"))
+    return json.loads(raw.decode("utf-8-sig"))
 
 
 def check(path: Path) -> Book:
@@ -74,11 +103,13 @@ def check(path: Path) -> Book:
     except LoreLimitError as exc:
         raise PackError(f"lorebook {path} is too big: {exc}",
                         f"split it or trim it: at most {MAX_ENTRIES} entries, {MAX_KEYS} keys an entry, "
-                        f"{MAX_KEY_CHARS} characters a key, {MAX_NESTED_KEYS - 1} keys at the end of one key, "
+                        f"{MAX_KEY_CHARS} characters a key ({MAX_REGEX_CHARS} a regex key, {MAX_REGEX_KEYS} "
+                        f"regex keys a book), {MAX_NESTED_KEYS - 1} keys at the end of one key, "
                         f"{MAX_BYTES // 1024} KiB") from None
     except (OSError, ValueError, RecursionError) as exc:
         raise PackError(f"lorebook {path} cannot be used ({type(exc).__name__}: {exc})",
-                        "fix the file: a Tavern character book (JSON), as docs/packs.md describes") from None
+                        "fix the file: a Tavern character book or a SillyTavern world-info file (JSON), "
+                        "as docs/packs.md describes") from None
 
 
 def parse(data: Any, where: str = "lorebook") -> Book:
@@ -88,84 +119,107 @@ def parse(data: Any, where: str = "lorebook") -> Book:
     if isinstance(data, dict) and "character_book" in data:
         data = data["character_book"]
     book = data if isinstance(data, dict) else {"entries": data}
-    if not isinstance(book.get("entries"), list):
+    items = book.get("entries")
+    world_info = isinstance(items, dict)  # SillyTavern's own file: entries keyed by uid
+    if world_info:
+        items = list(items.values())
+    if not isinstance(items, list):
         raise ValueError("expected a list of entries, or an object with one under 'entries'")
-    if len(book["entries"]) > MAX_ENTRIES:
-        raise LoreLimitError(f"{len(book['entries'])} entries, more than {MAX_ENTRIES}")
+    if len(items) > MAX_ENTRIES:
+        raise LoreLimitError(f"{len(items)} entries, more than {MAX_ENTRIES}")
     slots: list[KeyList] = []
-    entries = [entry for i, item in enumerate(book["entries"]) if (entry := _entry(item, i, where, slots))]
-    depth = min(max(_int(book.get("scan_depth"), DEFAULT_SCAN_DEPTH), 0), MAX_SCAN_DEPTH)
+    keys: list[str] = []
+    regexes: tuple[list[int], list] = ([], [])
+    entries = [entry for i, item in enumerate(items) if (entry := _entry(item, i, where, slots, keys, regexes))]
+    depth = fields.bounded(book.get("scan_depth"), DEFAULT_SCAN_DEPTH, 0, MAX_SCAN_DEPTH)
     matcher = Matcher(slots, stop_at=MAX_NESTED_KEYS)
     if matcher.nested > MAX_NESTED_KEYS:
         raise LoreLimitError(f"the key {matcher.nested_key!r:.60} ends with {matcher.nested - 1} other keys, "
                              f"more than {MAX_NESTED_KEYS - 1}")
-    return Book(entries, depth, _int(book.get("token_budget"), DEFAULT_TOKEN_BUDGET), matcher)
+    # SillyTavern scans recursively by default; a character book says so itself (or not).
+    recursive = fields.flag(book.get("recursive_scanning"), world_info)
+    budget = fields.integer(book.get("token_budget"), WORLD_INFO_BUDGET if world_info else DEFAULT_TOKEN_BUDGET)
+    return Book(entries, depth, budget, matcher,
+                Regexes(*regexes), keys, recursive, Path(where).stem)
 
 
-def _entry(item: Any, index: int, where: str, slots: list[KeyList]) -> Entry | None:
+def _entry(item: Any, index: int, where: str, slots: list[KeyList], names: list[str],
+           regexes: tuple[list[int], list]) -> Entry | None:
     if not isinstance(item, dict):
         raise ValueError(f"entry {index} is not an object")
-    ext = item.get("extensions") if isinstance(item.get("extensions"), dict) else {}
     content = item.get("content") or ""
     if not isinstance(content, str):
         raise ValueError(f"entry {index}: content is not a string")
-    keys, secondary = _strings(item.get("keys")), _strings(item.get("secondary_keys"))
+    keys, secondary = fields.strings(fields.get(item, "keys")), fields.strings(fields.get(item, "secondary"))
     name = str(item.get("name") or item.get("comment") or (keys[0] if keys else f"#{index}"))
     if len(keys) + len(secondary) > MAX_KEYS:
         raise LoreLimitError(f"entry {index} ({name!r:.60}) has {len(keys) + len(secondary)} keys, "
                              f"more than {MAX_KEYS}")
-    if any(len(k) > MAX_KEY_CHARS for k in keys + secondary):
-        raise LoreLimitError(f"entry {index} ({name!r:.60}) has a key longer than {MAX_KEY_CHARS} characters")
-    if not _flag(item.get("enabled"), True) or not content.strip():
+    for key in keys + secondary:
+        regex = is_regex(key)
+        if len(key) > (MAX_REGEX_CHARS if regex else MAX_KEY_CHARS):
+            raise LoreLimitError(f"entry {index} ({name!r:.60}) has a {'regex ' if regex else ''}key longer "
+                                 f"than {MAX_REGEX_CHARS if regex else MAX_KEY_CHARS} characters")
+    if not fields.enabled(item) or not content.strip():
         return None  # a disabled entry never fires; an empty one adds nothing
-    if item.get("use_regex") or any(_REGEX_KEY.fullmatch(k) for k in keys + secondary):
-        log.warning("lorebook %s: entry %r has regex keys, which are not supported; entry skipped", where, name)
-        return None
-    # SillyTavern writes these two under extensions, and may leave a top-level null.
-    case = _flag(_either(item, ext, "case_sensitive"), False)
-    whole = _flag(_either(item, ext, "match_whole_words"), True)
-    selective = _flag(item.get("selective"), False)
+    # use_regex is ignored: SillyTavern writes it on every entry it exports, and a
+    # key is a regex by its /pattern/flags form alone, as SillyTavern reads it.
+    case = fields.flag(fields.get(item, "case_sensitive"), False)
+    whole = fields.flag(fields.get(item, "whole_words"), True)
+    if fields.integer(fields.get(item, "logic"), 0) not in fields.LOGIC:
+        raise ValueError(f"entry {index}: selectiveLogic must be 0-3")
 
-    def slot(found: list[str]) -> int | None:
-        if not found:
-            return None
-        slots.append(KeyList(found, case, whole))
-        return len(slots) - 1
+    def slot(key: str) -> int | None:
+        if is_regex(key):
+            if len(regexes[0]) >= MAX_REGEX_KEYS:
+                raise LoreLimitError(f"more than {MAX_REGEX_KEYS} regex keys")
+            pattern = compile_key(key, where, name)
+            if pattern is None:
+                return None
+            regexes[0].append(len(names))
+            regexes[1].append(pattern)
+            slots.append(KeyList([], case, whole))  # a placeholder: the automaton never finds it
+        else:
+            slots.append(KeyList([key], case, whole))
+        names.append(key)
+        return len(names) - 1
 
-    return Entry(name=name, content=content.strip(), keys=slot(keys),
-                 secondary=slot(secondary) if selective else None,
-                 constant=_flag(item.get("constant"), False),
-                 order=_int(item.get("insertion_order"), 100),
-                 priority=_int(item.get("priority"), 0),
-                 tokens=len(content.strip().encode("utf-8")) // 4 + 1)
-
-
-def _either(item: dict[str, Any], ext: dict[str, Any], key: str) -> Any:
-    return item[key] if item.get(key) is not None else ext.get(key)
-
-
-def _strings(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):  # V3 describes secondary_keys as comma-separated text
-        value = value.split(",")
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"keys must be a list of strings, not {value!r:.80}")
-    return [v.strip() for v in value if v.strip()]
-
-
-def _flag(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if not isinstance(value, (bool, int)):
-        raise ValueError(f"expected true or false, not {value!r:.80}")
-    return bool(value)
-
-
-def _int(value: Any, default: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"expected a number, not {value!r:.80}")
-    return int(value)
+    primary = [s for k in keys if (s := slot(k)) is not None]
+    if keys and not primary and not fields.flag(item.get("constant"), False):
+        return None  # every key was refused (already warned): it cannot fire
+    # Without `selective` the card spec says the secondary keys are ignored; SillyTavern's
+    # own files always set it (true) when they mean the filter.
+    selective = fields.flag(item.get("selective"), False)
+    use_probability = fields.flag(fields.get(item, "use_probability"), True)
+    delay_rec = fields.get(item, "delay_until_recursion")
+    position = fields.position(item)
+    if position in ("em_top", "em_bottom", "outlet"):
+        log.warning("lorebook %s: entry %r: position %s is not supported; placed after the character "
+                    "definitions", where, name, position)
+        position = "after"
+    return Entry(
+        name=name, content=content.strip(), keys=primary,
+        secondary=[s for k in secondary if (s := slot(k)) is not None] if selective else [],
+        constant=fields.flag(item.get("constant"), False),
+        order=fields.integer(fields.get(item, "order"), 100),
+        priority=fields.integer(item.get("priority"), 0),
+        tokens=len(content.strip().encode("utf-8")) // 4 + 1,
+        uid=str(item.get("uid", item.get("id", index))),
+        logic=fields.LOGIC[fields.integer(fields.get(item, "logic"), 0)],
+        position=position,
+        depth=fields.bounded(fields.get(item, "depth"), fields.DEFAULT_DEPTH, 0, fields.MAX_DEPTH),
+        role=fields.role(item),
+        probability=fields.bounded(fields.get(item, "probability"), 100, 0, 100) if use_probability else 100,
+        groups=fields.groups(item),
+        group_override=fields.flag(fields.get(item, "group_override"), False),
+        group_weight=fields.bounded(fields.get(item, "group_weight"), 100, 1, 1_000_000),
+        sticky=fields.bounded(fields.get(item, "sticky"), 0, 0, MAX_TIMED),
+        cooldown=fields.bounded(fields.get(item, "cooldown"), 0, 0, MAX_TIMED),
+        delay=fields.bounded(fields.get(item, "delay"), 0, 0, MAX_TIMED),
+        exclude_recursion=fields.flag(fields.get(item, "exclude_recursion"), False),
+        prevent_recursion=fields.flag(fields.get(item, "prevent_recursion"), False),
+        delay_until_recursion=(int(delay_rec) if isinstance(delay_rec, bool)
+                               else fields.bounded(delay_rec, 0, 0, MAX_RECURSION_STEPS + 1)),
+        scan_depth=None if fields.get(item, "scan_depth") is None
+        else fields.bounded(fields.get(item, "scan_depth"), DEFAULT_SCAN_DEPTH, 0, MAX_SCAN_DEPTH),
+    )

@@ -109,6 +109,16 @@ class Matcher:
                 out |= slots[kid]
         return out
 
+    def nearest(self, texts: Sequence[str]) -> dict[int, int]:
+        """slot -> how far from the newest text (0) one of its keys is first found.
+
+        The same work as :meth:`found`: each text is searched once, on its own."""
+        out: dict[int, int] = {}
+        for distance, text in enumerate(reversed(texts)):
+            for slot in self.found([text]):
+                out.setdefault(slot, distance)
+        return out
+
 
 def _nested(automaton, word: str, stop_at: int) -> int:
     """How many keys end where ``word`` does (itself included); stops once a place inside it has more than ``stop_at``."""

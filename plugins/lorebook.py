@@ -44,21 +44,27 @@ ascending ``insertion_order`` ("lower = inserted higher") under "Facts you know:
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
+from persona import paths
 from persona.hookspecs import hookimpl
 from persona.lore_book import Book, Entry, decode, parse
+from persona.lore_scan import Activation, activate
+from persona.lore_timed import Timed, uses_time
 
 log = logging.getLogger("persona")
 
 HEADER = "Facts you know:"
+SHARED = "lorebooks"  # $PERSONA_HOME/lorebooks/<name>.json
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # as pack_schema.json's [lorebook] books
 
 # path -> ((mtime_ns, size), parsed book or None when unusable); a file is parsed once per change
 _cache: dict[Path, tuple[tuple[int, int], Book | None]] = {}
 _user = "User"  # the engine's name for the user, for {{user}} in lore
 
 
-def load_book(path: Path) -> Book | None:
+def load_book(path: Path, name: str = "pack") -> Book | None:
     """The parsed book, re-read only when the file changes; None (after a warning) if unusable."""
     try:
         st = path.stat()
@@ -72,25 +78,45 @@ def load_book(path: Path) -> Book | None:
     book = None
     try:
         book = parse(decode(path), path.name)
+        book.name = name
     except Exception as exc:  # anything wrong with a pack's file skips lore, never the turn
         log.warning("lorebook %s cannot be used (%s: %s); lore skipped", path, type(exc).__name__, exc)
     _cache[path] = (stamp, book)
     return book
 
 
+def shared_path(name: str) -> Path | None:
+    """``$PERSONA_HOME/lorebooks/<name>.json``, or None (after a warning) for a name or file outside that folder."""
+    folder = paths.home() / SHARED
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        log.warning("lorebook name %r is not a plain name (letters, digits, - and _); skipped", str(name)[:80])
+        return None
+    path = folder / f"{name}.json"
+    try:
+        resolved, root = path.resolve(strict=True), folder.resolve(strict=True)
+    except OSError as exc:
+        log.warning("shared lorebook %s cannot be read (%s); skipped", path, exc)
+        return None
+    if not resolved.is_relative_to(root):
+        log.warning("shared lorebook %s leads outside %s; skipped", path, folder)
+        return None
+    return resolved
+
+
+def books_of(persona) -> list[Book]:
+    """The pack's own book, then its shared books (``[lorebook] books``), those that can be used."""
+    found = [load_book(persona.lorebook)] if persona.lorebook is not None else []
+    for name in persona.manifest.get("lorebook", {}).get("books", []) or []:
+        path = shared_path(name)
+        if path is not None:
+            found.append(load_book(path, name))
+    return [b for b in found if b is not None]
+
+
 def select(book: Book, texts: list[str]) -> tuple[list[Entry], list[Entry]]:
-    """The entries that fire on ``texts``, as (kept in prompt order, dropped for the budget)."""
-    found = book.matcher.found(texts) if texts else set()
-    fired = [e for e in book.entries
-             if e.constant or (e.keys in found and (e.secondary is None or e.secondary in found))]
-    kept, dropped, used = [], [], 0
-    for entry in sorted(fired, key=lambda e: (not e.constant, -e.priority, -e.order)):
-        if dropped or used + entry.tokens > book.token_budget:
-            dropped.append(entry)
-        else:
-            kept.append(entry)
-            used += entry.tokens
-    return sorted(kept, key=lambda e: e.order), dropped
+    """The entries that fire on ``texts``, as (kept in prompt order, dropped for the budget), with no timed state."""
+    act = activate([book], texts, Timed(None, len(texts), [book]), 0, book.token_budget)
+    return sorted((f.entry for f in act.kept), key=lambda e: e.order), [f.entry for f in act.dropped]
 
 
 @hookimpl
@@ -100,33 +126,82 @@ def startup(engine):
 
 
 def position(persona) -> str:
-    """``[lorebook] position``: "system" (default: the end of the system prompt) or "note"."""
+    """``[lorebook] position``: "system" (default: as each entry says) or "note" (before/after entries as a note)."""
     return persona.manifest.get("lorebook", {}).get("position", "system")
+
+
+def _timed_state(conversation, user) -> object:
+    """The timed effects as the last turn before this one left them (None: none yet)."""
+    for m in reversed(conversation.messages):
+        if m is not user and m.role == "user" and isinstance(m.metadata.get("lore"), dict) \
+                and "timed" in m.metadata["lore"]:
+            return m.metadata["lore"]["timed"]
+    return None
 
 
 @hookimpl
 def prepare_messages(messages, persona, conversation):
-    if persona.lorebook is None:
-        return
-    book = load_book(persona.lorebook)
-    if book is None:
+    books = books_of(persona)
+    if not books:
         return
     # What the model sees of the chat: no system prompt, tool traffic or blocked messages.
     seen = [m.content for m in conversation.messages
             if m.role in ("user", "assistant") and m.metadata.get("context", True)]
-    kept, dropped = select(book, seen[-book.scan_depth:] if book.scan_depth else [])
-    if kept:
-        block = HEADER + "\n" + "\n".join(persona.render(e.content, _user) for e in kept)
-        if position(persona) == "note":
-            # The engine places notes just before the newest message: the prompt
-            # before them stays cached, whatever fires (docs/architecture.md).
-            messages.append({"role": "system", "content": block, "note": True})
-        elif messages and messages[0]["role"] == "system":
-            # SillyTavern's "after character definitions": best for small models
-            # (measured in docs/architecture.md); a change re-reads the history.
-            messages[0]["content"] = "\n\n".join(filter(None, [messages[0]["content"].rstrip(), block]))
-        else:
-            messages.insert(0, {"role": "system", "content": block})
     user = next((m for m in reversed(conversation.messages) if m.role == "user"), None)
-    if user is not None and (kept or dropped):
-        user.metadata["lore"] = {"fired": [e.name for e in kept], "dropped": [e.name for e in dropped]}
+    timed = Timed(_timed_state(conversation, user), len(seen), books)
+    depth = max([b.scan_depth for b in books] + [e.scan_depth or 0 for b in books for e in b.entries])
+    seed = user.metadata.get("seed", 0) if user is not None else 0
+    budget = persona.manifest.get("lorebook", {}).get("token_budget", books[0].token_budget)
+    act = activate(books, seen[-depth:] if depth else [], timed, seed, budget)
+    act.kept.sort(key=lambda f: f.entry.order)  # prompt order (stable: firing order within one order)
+    timed.fired((f.book, f.entry) for f in act.kept)
+    _place(messages, persona, act)
+    if user is not None and (act.kept or act.dropped or act.skipped or uses_time(books)):
+        record = {"fired": [f.entry.name for f in act.kept], "dropped": [f.entry.name for f in act.dropped]}
+        if act.kept:
+            record["why"] = [f.record() for f in act.kept]
+        if act.skipped:
+            record["skipped"] = act.skipped
+        if uses_time(books):
+            record["timed"] = timed.record()
+        user.metadata["lore"] = record
+
+
+def _place(messages: list[dict], persona, act: Activation) -> None:
+    """Put each kept entry where its position says, in ascending order within a place."""
+    render = lambda e: persona.render(e.content, _user)  # noqa: E731
+    kept = sorted((f.entry for f in act.kept), key=lambda e: e.order)
+    where = {p: [e for e in kept if e.position == p] for p in ("before", "after", "an_top", "an_bottom")}
+    if position(persona) == "note":
+        # The engine places notes just before the newest message: the prompt
+        # before them stays cached, whatever fires (docs/architecture.md).
+        both = [e for e in kept if e.position in ("before", "after")]
+        if both:
+            messages.append({"role": "system", "content": _block(both, render), "note": True})
+    else:
+        for side in ("before", "after"):
+            if not where[side]:
+                continue
+            block = _block(where[side], render)
+            if messages and messages[0]["role"] == "system":
+                # SillyTavern's "before/after character definitions"; "after" is the default
+                # (measured in docs/architecture.md); a change re-reads what follows.
+                parts = [block, messages[0]["content"].rstrip()] if side == "before" \
+                    else [messages[0]["content"].rstrip(), block]
+                messages[0]["content"] = "\n\n".join(filter(None, parts))
+            else:
+                messages.insert(0, {"role": "system", "content": block})
+    for slot in ("top", "bottom"):
+        if where["an_" + slot]:
+            messages.append({"role": "system", "content": "\n".join(map(render, where["an_" + slot])),
+                             "authors_note": slot})
+    placed: dict[tuple[int, str], list[str]] = {}
+    for e in kept:
+        if e.position == "depth":
+            placed.setdefault((e.depth, e.role), []).append(render(e))
+    for (depth, role), texts in placed.items():
+        messages.append({"role": role, "content": "\n".join(texts), "depth": depth})
+
+
+def _block(entries: list[Entry], render) -> str:
+    return HEADER + "\n" + "\n".join(render(e) for e in entries)
