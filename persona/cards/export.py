@@ -54,7 +54,7 @@ def manifest_rest(pack) -> dict[str, Any]:
     """persona.toml minus what the card's own fields carry."""
     from persona.cards.install import RESERVED
 
-    rest = {k: copy.deepcopy(v) for k, v in pack.manifest.items() if k not in RESERVED}
+    rest = {k: copy.deepcopy(v) for k, v in pack.manifest.items() if k not in RESERVED or k == "id"}
     if isinstance(rest.get("lorebook"), dict):
         rest["lorebook"] = {k: v for k, v in rest["lorebook"].items() if k != "entries"}
         if not rest["lorebook"]:

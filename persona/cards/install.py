@@ -42,6 +42,9 @@ def import_card(path: str, pack_id: str | None = None, force: bool = False) -> R
     label = f"{src.kind}, {spec}" + (f", '{src.chunk}' chunk" if src.chunk else "")
     report = Report(source=str(src.path), format=label)
     manifest, files = build(src, data, view, report)
+    stored_id = view.persona.get("manifest", {}).get("id") if isinstance(view.persona.get("manifest"), dict) else None
+    if pack_id is None and isinstance(stored_id, str) and re.fullmatch(ID_PATTERN, stored_id):
+        pack_id = stored_id  # a persona export: the pack comes back under its own id
     pack_id = choose_id(pack_id, view.name, src.path)
     manifest["id"] = pack_id
     from persona import paths
@@ -74,7 +77,7 @@ def build(src: Source, data: dict[str, Any], view: mapping.View, report: Report)
     manifest.update({k: v for k, v in stored.items() if k not in RESERVED})
     manifest["name"] = view.name
     manifest.setdefault("description", f"{view.name}, imported from {src.path.name}"[:400])
-    if "language" not in manifest and _mostly_cjk(view.system + "".join(view.greetings)):
+    if not stored and _mostly_cjk(str(data.get("description") or "") + "".join(view.greetings)):
         manifest["language"] = "zh"
     files: dict[str, Any] = {"system.md": view.system, "card.json": json.dumps(src.obj, ensure_ascii=False)}
     manifest["system"], manifest["card"] = "system.md", "card.json"
@@ -155,7 +158,10 @@ def _assets(src: Source, data, view, manifest, files, report) -> None:
     icons.sort(key=lambda a: a.get("name") != "main")
     for asset in icons:
         name = charx.embedded_path(asset.get("uri"))
-        if name in members and wants_avatar:
+        if name in members and not wants_avatar:
+            members.pop(name)  # our placeholder: export draws it again
+            break
+        if name in members:
             image = open_image(src.charx.read(name, 32 * 2**20), f"{src.path}: {name}", ("PNG", "JPEG", "WEBP", "GIF"))
             files["avatar.png"], manifest["avatar"] = plain_png(image), "avatar.png"
             report.mapped.append(f"icon asset {name} → avatar.png")
@@ -164,7 +170,8 @@ def _assets(src: Source, data, view, manifest, files, report) -> None:
     adapter = {n.rsplit("/", 1)[-1]: n for n in members if n.startswith(charx.ADAPTER_DIR + "/")}
     if all(f in adapter for f in charx.ADAPTER_FILES):
         for file in charx.ADAPTER_FILES:
-            files[f"adapter/{file}"] = ("zip", members.pop(adapter[file]))
+            members.pop(adapter[file])
+            files[f"adapter/{file}"] = ("zip", adapter[file])
         manifest["model"] = {**(model or {}), "adapter": "adapter"}
         report.mapped.append("LoRA adapter asset → adapter/ (safetensors + adapter_config.json)")
     for name in members:

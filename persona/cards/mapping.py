@@ -120,10 +120,10 @@ def story_string(data: dict[str, Any], default_system: str) -> str:
     return nl("\n".join(p for p in parts if p)).lstrip("\ufeff") or "You are {{char}}."
 
 
-def lore_of(book: Any) -> dict[str, Any] | None:
+def lore_of(book: Any, add_budget: bool = True) -> dict[str, Any] | None:
     if not isinstance(book, dict) or not isinstance(book.get("entries"), list):
         return None
-    if book.get("token_budget") is None:
+    if add_budget and book.get("token_budget") is None:
         book = {**book, "token_budget": DEFAULT_LORE_BUDGET}
     return book
 
@@ -141,10 +141,15 @@ def view_of_card(spec: str, data: dict[str, Any]) -> View:
     default = default if isinstance(default, str) else ST_DEFAULT_SYSTEM
     greetings = [nl(g) for g in [text(data, "first_mes"), *strings(data, "alternate_greetings")] if g.strip()]
     examples, dropped = dialogue.parse(text(data, "mes_example"))
+    system = story_string(data, default)
+    exact = persona.get("system")
+    if isinstance(exact, dict) and exact.get("sha256") == _sha(text(data, "description")) \
+            and isinstance(exact.get("text"), str):
+        system = exact["text"]  # the pack's exact prompt, while the description is still the one exported
     if isinstance(persona.get("examples"), list):  # exact ShareGPT records the text form could not carry
         examples = persona["examples"]
-    return View(name=name, system=story_string(data, default), greetings=greetings, examples=examples,
-                lore=lore_of(data.get("character_book")), post_history=nl(text(data, "post_history_instructions")),
+    return View(name=name, system=system, greetings=greetings, examples=examples,
+                lore=lore_of(data.get("character_book"), not persona.get("no_budget")), post_history=nl(text(data, "post_history_instructions")),
                 nickname=text(data, "nickname").strip(), default_system=default, dropped_example_lines=dropped, persona=persona)
 
 
@@ -175,6 +180,18 @@ def persona_extension(view: View, original: View | None, manifest_rest: dict[str
     default = original.default_system if system_kept else ""
     if default != ST_DEFAULT_SYSTEM:
         ext["default_system"] = default
+    fields = card_fields(view, original)
+    if "description" in fields and story_string(fields, default) != view.system:
+        # The story string strips each part; keep the pack's exact text for the way back.
+        ext["system"] = {"text": view.system, "sha256": _sha(fields["description"])}
+    if view.lore is not None and view.lore.get("token_budget") is None:
+        ext["no_budget"] = True  # the pack's book has none: do not add ours on the way back
     if dialogue.parse(dialogue.render(view.examples))[0] != view.examples:
         ext["examples"] = view.examples
     return ext
+
+
+def _sha(value: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()

@@ -62,7 +62,9 @@ def to_book(obj: dict[str, Any], name: str) -> dict[str, Any]:
     else:
         raise CardError("the world-info file has no entries", "world info is {\"entries\": {\"0\": {...}, ...}}")
     book.setdefault("name", name)
-    return book
+    from persona.cards.mapping import lore_of
+
+    return lore_of(book)  # with SillyTavern's budget when the file names none
 
 
 def attach(path: str, pack_ref: str, force: bool = False) -> Report:
@@ -119,6 +121,8 @@ def attach(path: str, pack_ref: str, force: bool = False) -> Report:
             Path(tmp).unlink(missing_ok=True)
     report = Report(source=str(src), format="world info", pack=pack.id, path=str(lore))
     report.mapped.append(f"{len(book['entries'])} world-info entries → {lore.name} ([lorebook] entries)")
+    if obj.get("token_budget") is None and not isinstance(obj.get("data"), dict):
+        report.mapped.append(f"token_budget {book['token_budget']} added (SillyTavern's 25% of the context)")
     report.not_honoured += lore_features(book)
     return report
 
