@@ -181,13 +181,28 @@ def test_seeded_turns_reproduce_the_rolled_prompt(pm, tmp_path):
     assert prompts[0] == prompts[1]
 
 
-def test_examples_and_lore_see_the_chat_user(pm):
-    engine, backend = engine_with(pm)
-    engine.user_name = "ignored"
+def test_examples_and_lore_are_rendered_for_the_chat_user(pm, tmp_path):
+    from persona.user_personas import UserPersona
+
+    lore = {"entries": [{"keys": ["ship"], "content": "{{char}} once sailed with {{user}}. {{// secret }}"}]}
+    example = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Ahoy, {{user}}."}]}
+    folder = write_pack(tmp_path / "m", PACK + 'examples = "ex.jsonl"\n[lorebook]\nentries = "lore.json"\n',
+                        {"lore.json": json.dumps(lore), "ex.jsonl": json.dumps(example) + "\n"})
+    backend = ScriptedBackend(["Aye."])
+    engine = Engine(pm=pm, backend_loader=lambda *a, **k: backend, user=UserPersona("Ann"))
+    engine.turn(engine.new_chat(load_pack(folder)), "Tell me about the ship")
+    sent = backend.calls[0]
+    assert "Mara once sailed with Ann." in sent[0]["content"] and "secret" not in sent[0]["content"]
+    assert {"role": "assistant", "content": "Ahoy, Ann."} in sent
+
+
+def test_a_plugin_render_during_a_turn_gets_the_turn_context(pm):
+    engine, _ = engine_with(pm)
     pack = get_pack("captain-mara")
     chat = engine.new_chat(pack)
     with macros.using(engine.macro_context(chat)):
         assert pack.render("{{user}}", "stale name") == "User"
+    assert pack.render("{{user}}", "Ann") == "Ann"
 
 
 # -- persona validate ---------------------------------------------------------------------

@@ -149,6 +149,19 @@ def test_ask_as_an_unknown_persona_fails_before_anything_is_stored(mirror_pack, 
     assert Store(readonly=True).sessions() == []
 
 
+def test_repl_and_chat_take_as_and_refuse_an_unknown_one(mirror_pack, capsys, monkeypatch):
+    from persona.cli import build_parser
+
+    assert build_parser().parse_args(["chat", "--as", "Ann"]).as_user == "Ann"
+    assert main(["repl", "mirror", "--as", "Nobody"]) == 2
+    assert "error: unknown user persona 'Nobody'" in capsys.readouterr().err
+    user_personas.save("Alice", "")
+    user_personas.save("Bob", "")
+    monkeypatch.setattr("sys.stdin", io.StringIO("hi\n"))
+    assert main(["repl", "mirror", "--as", "Bob"]) == 0
+    assert "Test Char: You are Test Char. Talk to Bob." in capsys.readouterr().out
+
+
 def test_repl_as_switches_the_user_persona(mirror_pack):
     user_personas.save("Alice", "")
     user_personas.save("Bob", "")
