@@ -55,6 +55,8 @@ def manifest_rest(pack) -> dict[str, Any]:
     from persona.cards.install import RESERVED
 
     rest = {k: copy.deepcopy(v) for k, v in pack.manifest.items() if k not in RESERVED or k == "id"}
+    if "examples" in pack.manifest and not pack.examples:
+        rest["examples"] = pack.manifest["examples"]  # an empty file: no mes_example says so
     if isinstance(rest.get("lorebook"), dict):
         rest["lorebook"] = {k: v for k, v in rest["lorebook"].items() if k != "entries"}
         if not rest["lorebook"]:

@@ -76,7 +76,8 @@ def build(src: Source, data: dict[str, Any], view: mapping.View, report: Report)
     manifest: dict[str, Any] = {"spec": "persona-pack", "spec_version": "1", "id": ""}  # id: set by the caller
     manifest.update({k: v for k, v in stored.items() if k not in RESERVED})
     manifest["name"] = view.name
-    manifest.setdefault("description", f"{view.name}, imported from {src.path.name}"[:400])
+    if not view.persona:  # a persona export brings its own description, or none
+        manifest.setdefault("description", f"{view.name}, imported from {src.path.name}"[:400])
     if not stored and _mostly_cjk(str(data.get("description") or "") + "".join(view.greetings)):
         manifest["language"] = "zh"
     files: dict[str, Any] = {"system.md": view.system, "card.json": json.dumps(src.obj, ensure_ascii=False)}
@@ -91,6 +92,8 @@ def build(src: Source, data: dict[str, Any], view: mapping.View, report: Report)
         manifest["examples"] = "examples.jsonl"
         files["examples.jsonl"] = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in view.examples)
         report.mapped.append(f"mes_example → examples.jsonl ({len(view.examples)} dialogues)")
+    elif isinstance(stored.get("examples"), str):  # the exported pack named an empty examples file
+        manifest["examples"], files["examples.jsonl"] = "examples.jsonl", ""
     if view.dropped_example_lines:
         report.not_honoured.append(f"mes_example: {view.dropped_example_lines} lines before any "
                                    "{{user}}:/{{char}}: speaker were dropped")
