@@ -10,12 +10,13 @@ from persona.errors import PersonaError
 from persona.notices import tool_line, turn_notices
 from persona.textsafe import sanitize
 
-HELP = ("commands: /help  /reset (new conversation)  /session (show id)  /as NAME (speak as a user persona)  /quit;"
-        " tools: /roll 2d6, /clock, /calc 2*3 …")
+HELP = ("commands: /help  /reset (new conversation)  /session (show id)  /as NAME (speak as a user persona)"
+        "  /note TEXT|depth N|off (author's note)  /quit; tools: /roll 2d6, /clock, /calc 2*3 …")
 
 
 def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, Any] | None = None,
-             progress: Callable[[str], None] | None = None, stdin=None, stdout=None, user=None) -> int:
+             progress: Callable[[str], None] | None = None, stdin=None, stdout=None, user=None,
+             note: dict[str, Any] | None = None) -> int:
     """The loop; ``user`` is the user persona (--as), None for `persona me use`'s."""
     from persona.engine import Engine
     from persona.packs import get_pack
@@ -26,6 +27,8 @@ def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, 
     pack = get_pack(persona_ref)
     engine = Engine(progress=progress, user=user)
     chat = engine.resume(session, pack, user=user) if session else engine.new_chat(pack)
+    if note:  # --note / --note-depth, as /note would
+        engine.set_note(chat, **note)
 
     def say(text: str = "", end: str = "\n") -> None:
         # Everything the loop writes goes through here. Streamed tokens are sanitised one
@@ -63,6 +66,9 @@ def run_repl(persona_ref: str, session: str | None = None, overrides: dict[str, 
             continue
         if command == "/as" or command.startswith("/as "):
             chat = _switch_user(engine, chat, text.strip()[3:].strip(), say)
+            continue
+        if command == "/note" or command.startswith("/note "):
+            _note(engine, chat, text.strip()[5:], say)
             continue
         if command == "/reset":
             chat = engine.new_chat(pack, user=engine.user_of(chat))
@@ -120,3 +126,18 @@ def _switch_user(engine, chat, name: str, say):
             say(f"{sanitize(chat.persona.name, one_line=True)}: {greeting.content}")
     say(f"(you are now {user.name})")
     return chat
+
+
+def _note(engine, chat, rest: str, say) -> None:
+    """``/note``: show the author's note; ``/note TEXT``, ``/note depth N``, ``/note off`` change it."""
+    from persona import authors_note
+
+    try:
+        action, arg = authors_note.parse_command(rest)
+        if action != "show":
+            engine.set_note(chat, text=arg if action == "text" else None,
+                            depth=arg if action == "depth" else None, off=action == "off")
+    except PersonaError as exc:
+        print(sanitize(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else "")), file=sys.stderr)
+        return
+    say(authors_note.describe(authors_note.current(chat)))

@@ -18,6 +18,20 @@ def add_generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, metavar="T", help="override the pack's temperature")
     add_backend_option(p)
     add_user_option(p)
+    add_note_options(p)
+
+
+def add_note_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--note", metavar="TEXT", help="the chat's author's note (as /note TEXT); kept with the session")
+    p.add_argument("--note-depth", type=int, metavar="N",
+                   help="where the author's note goes: N messages from the end (default 4; 0: after the newest)")
+
+
+def note_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--note`` / ``--note-depth`` as Engine.set_note arguments (empty if neither is given)."""
+    if getattr(args, "note", None) is None and getattr(args, "note_depth", None) is None:
+        return {}
+    return {"text": args.note, "depth": args.note_depth}
 
 
 def add_user_option(p: argparse.ArgumentParser) -> None:
@@ -68,6 +82,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     pack = get_pack(args.persona)
     engine = Engine(progress=progress, user=user)
     chat = engine.resume(args.session, pack, user=user) if args.session else engine.new_chat(pack)
+    if note_options(args):
+        engine.set_note(chat, **note_options(args))
     stream = not args.json
     from persona.notices import tool_line, turn_notices
 
@@ -123,7 +139,7 @@ def cmd_repl(args: argparse.Namespace) -> int:
     from persona.repl import run_repl
 
     return run_repl(args.persona, session=args.session, overrides=overrides(args), progress=progress,
-                    user=user_persona(args))
+                    user=user_persona(args), note=note_options(args))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

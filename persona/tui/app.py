@@ -57,7 +57,7 @@ class PersonaApp(App):
         Binding("ctrl+u", "undo", "Undo", priority=True),  # over delete-to-line-start
         Binding("escape", "stop", "Stop", show=False),
     ]
-    APP_COMMANDS = ("help", "persona", "reset", "undo", "regen", "export", "system", "as")
+    APP_COMMANDS = ("help", "persona", "reset", "undo", "regen", "export", "system", "as", "note")
 
     def __init__(self, persona: str = "captain-mara", session: str | None = None,
                  engine: Engine | None = None, user=None) -> None:
@@ -275,7 +275,23 @@ class PersonaApp(App):
             self.export(rest or "markdown")
         elif word == "as":
             self.switch_user(rest)
+        elif word == "note":
+            self.set_note(rest)
         return True
+
+    def set_note(self, rest: str) -> None:
+        """``/note``: show the author's note; ``/note TEXT``, ``/note depth N``, ``/note off`` change it."""
+        from persona import authors_note
+
+        try:
+            action, arg = authors_note.parse_command(rest)
+            if action != "show":
+                self.engine.set_note(self.chat, text=arg if action == "text" else None,
+                                     depth=arg if action == "depth" else None, off=action == "off")
+        except PersonaError as exc:
+            self.notice(f"error: {exc.message} ({exc.hint})", "error")
+            return
+        self.notice(authors_note.describe(authors_note.current(self.chat)))
 
     def switch_user(self, name: str) -> None:
         """``/as NAME``: speak as another user persona from now on; before the first message the
