@@ -133,6 +133,23 @@ def expand(text: str, ctx: MacroContext, stats: Stats | None = None) -> str:
     return "".join(frames[0])
 
 
+_SIMPLE: dict[str, Callable[[MacroContext, datetime], str]] = {
+    "char": lambda ctx, now: ctx.char,
+    "user": lambda ctx, now: ctx.user,
+    "newline": lambda ctx, now: "\n",
+    "noop": lambda ctx, now: "",
+    "time": lambda ctx, now: f"{now.hour % 12 or 12}:{now.minute:02d} {'AM' if now.hour < 12 else 'PM'}",
+    "date": lambda ctx, now: f"{MONTHS[now.month - 1]} {now.day}, {now.year}",
+    "weekday": lambda ctx, now: WEEKDAYS[now.weekday()],
+    "isotime": lambda ctx, now: f"{now:%H:%M}",
+    "isodate": lambda ctx, now: f"{now:%Y-%m-%d}",
+    "idle_duration": lambda ctx, now: humanize(ctx.idle_seconds),
+    "lastmessage": lambda ctx, now: ctx.last_message,
+    "lastusermessage": lambda ctx, now: ctx.last_user_message,
+    "lastcharmessage": lambda ctx, now: ctx.last_char_message,
+}
+
+
 class _Evaluator:
     def __init__(self, raw: str, ctx: MacroContext, stats: Stats) -> None:
         self.raw, self.ctx, self.stats = raw, ctx, stats
@@ -164,28 +181,16 @@ class _Evaluator:
             return None
         name, rest = match.group().lower(), body[match.end():]
         if not rest:
-            return self._simple(name)
-        if name in ("random", "pick") and rest.lstrip(" ")[:1] == ":" and len(rest) - len(rest.lstrip(" ")) <= 1:
-            items = choices(rest.lstrip(" ")[1:].removeprefix(":"))
+            simple = _SIMPLE.get(name)
+            return simple(self.ctx, self.now) if simple else None
+        # SillyTavern's spellings: random/pick take ":" or "::" (one space may come first), roll ":" or " ".
+        arg = rest[1:] if rest[:2] == " :" else rest
+        if name in ("random", "pick") and arg[:1] == ":":
+            items = choices(arg[1:].removeprefix(":"))
             return self._rng(name, offset).choice(items) if items else ""
         if name == "roll" and rest[0] in " :":
-            return roll(rest[1:].removeprefix(":").strip(), self._rng("roll", offset))
+            return roll(rest[1:].removeprefix(":").strip().lower(), self._rng("roll", offset))
         return None
-
-    def _simple(self, name: str) -> str | None:
-        ctx, now = self.ctx, self.now
-        simple = {
-            "char": lambda: ctx.char, "user": lambda: ctx.user, "newline": lambda: "\n", "noop": lambda: "",
-            "time": lambda: f"{now.hour % 12 or 12}:{now.minute:02d} {'AM' if now.hour < 12 else 'PM'}",
-            "date": lambda: f"{MONTHS[now.month - 1]} {now.day}, {now.year}",
-            "weekday": lambda: WEEKDAYS[now.weekday()],
-            "isotime": lambda: f"{now:%H:%M}", "isodate": lambda: f"{now:%Y-%m-%d}",
-            "idle_duration": lambda: humanize(ctx.idle_seconds),
-            "lastmessage": lambda: ctx.last_message, "lastusermessage": lambda: ctx.last_user_message,
-            "lastcharmessage": lambda: ctx.last_char_message,
-        }
-        get = simple.get(name)
-        return get() if get else None
 
     def _rng(self, kind: str, offset: int) -> random.Random:
         if kind != "pick" and self.ctx.seed is None:
