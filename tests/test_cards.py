@@ -119,7 +119,7 @@ def test_seraphina_imports_with_her_description_greeting_and_lore(capsys, person
     lore = json.loads((pack.path / "lore.json").read_text())
     assert [e["keys"][0] for e in lore["entries"]] == ["eldoria", "shadowfang", "glade", "power"]
     assert (pack.path / "avatar.png").is_file() and pack.avatar == pack.path / "avatar.png"
-    assert any("position" in line for line in report["not_honoured"])
+    assert report["not_honoured"] == []  # {{char}}, {{user}}, before_char entries: all understood
     code, out, err = run(capsys, "validate", str(pack.path))
     assert code == 0 and out.startswith("ok: seraphina"), err
 
@@ -249,10 +249,10 @@ def test_text_generation_webui_yaml_character(capsys, persona_home, tmp_path):
 
 def test_report_names_macros_it_cannot_honour(capsys, persona_home, tmp_path):
     path = tmp_path / "ada.json"
-    path.write_text(json.dumps(v2(first_mes="{{random:hi,hello}}, {{user}}! {{// note}}")))
+    path.write_text(json.dumps(v2(first_mes="{{random:hi,hello}}, {{user}}! {{getvar::mood}}")))
     code, out, _ = run(capsys, "import", str(path))
-    assert code == 0 and "not honoured:" in out and "macro {{random:hi,hello}} (in first_mes)" in out
-    assert "{{user}}" not in out.split("not honoured:")[1]
+    assert code == 0 and "not honoured:" in out and "macro {{getvar::mood}} (in first_mes)" in out
+    assert "{{user}}" not in out.split("not honoured:")[1] and "random" not in out.split("not honoured:")[1]
 
 
 def test_card_system_prompt_with_original_wraps_the_default(capsys, persona_home, tmp_path):
@@ -341,15 +341,17 @@ def test_world_info_keeps_fields_it_does_not_know(capsys, persona_home, tmp_path
     write_pack(persona_home / "personas" / "guide", MINIMAL)
     wi = {"entries": {"7": {"uid": 7, "key": ["moon"], "keysecondary": [], "content": "The moon is red.",
                             "disable": True, "selectiveLogic": 2, "probability": 40, "useProbability": True,
-                            "sticky": 2, "futureField": {"a": 1}, "position": 4, "depth": 2, "role": 1}}}
+                            "sticky": 2, "futureField": {"a": 1}, "position": 4, "depth": 2, "role": 1,
+                            "vectorized": True}}}
     path = tmp_path / "moon.json"
     path.write_text(json.dumps(wi))
     report = imported(capsys, str(path), "--to", "guide")
     entry = json.loads((persona_home / "personas" / "guide" / "lore.json").read_text())["entries"][0]
     assert entry["enabled"] is False and entry["position"] == "after_char"
     assert entry["extensions"] == {"position": 4, "selectiveLogic": 2, "probability": 40, "useProbability": True,
-                                   "sticky": 2, "futureField": {"a": 1}, "depth": 2, "role": 1}
-    assert any("selectiveLogic" in line for line in report["not_honoured"])
+                                   "sticky": 2, "futureField": {"a": 1}, "depth": 2, "role": 1,
+                                   "vectorized": True}
+    assert report["not_honoured"] == ["lorebook: 1 of 1 entries ask for vector (embedding) matching"]
 
 
 def test_world_info_without_to_says_how_to_attach_it(capsys, persona_home):
@@ -487,3 +489,17 @@ def test_bad_pack_id_is_refused(capsys, persona_home, tmp_path):
     path = tmp_path / "ada.json"
     path.write_text(json.dumps(v2()))
     refused(capsys, persona_home, str(path), "--id", "../up", needle="not a pack id")
+
+
+def test_post_history_instructions_reach_the_model_after_the_chat(capsys, persona_home, tmp_path):
+    path = tmp_path / "ada.json"
+    path.write_text(json.dumps(v2(post_history_instructions="Answer in one line, {{user}}.")))
+    imported(capsys, str(path))
+    pack = load_pack(persona_home / "personas" / "ada-finch")
+    backend = ScriptedBackend(["Aye."])
+    engine = Engine(backend_loader=lambda ref, progress=None, **kw: backend)
+    engine.turn(engine.new_chat(pack), "Is the lamp lit?")
+    sent = backend.calls[-1]
+    where = [i for i, m in enumerate(sent) if "Answer in one line, User." in m["content"]]
+    asked = [i for i, m in enumerate(sent) if m["role"] == "user" and "Is the lamp lit?" in m["content"]]
+    assert where and asked and where[0] >= asked[-1] and where[0] != 0, sent

@@ -99,7 +99,7 @@ def build(src: Source, data: dict[str, Any], view: mapping.View, report: Report)
                                    "{{user}}:/{{char}}: speaker were dropped")
     if view.nickname:
         manifest["nickname"] = view.nickname
-        report.mapped.append("nickname → nickname ({{char}} in the prompt)")
+        report.mapped.append("nickname → nickname (what {{char}} becomes)")
     if view.post_history:
         manifest["post_history"] = view.post_history
         report.mapped.append("post_history_instructions → post_history (after the chat history)")
