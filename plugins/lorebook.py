@@ -1,44 +1,53 @@
-"""Lorebook: pack facts that enter the system prompt when the chat mentions them.
+"""Lorebook: pack facts and SillyTavern world info that enter the prompt when the chat mentions them.
 
-The pack's lore file (``[lorebook] entries = "lore.json"``) is a Tavern character
-book (character-card-spec v2/v3): a bare list of entries, a book ``{"scan_depth",
-"token_budget", "entries": [...]}``, or one wrapped in ``data`` (a card's
-``{"data": {"character_book": ...}}``, a V3 ``{"spec": "lorebook_v3", "data": ...}``).
-Unknown fields are ignored. Entries are named in the turn record by ``name``,
-``comment`` or their first key.
+Books: the pack's own (``[lorebook] entries = "lore.json"``: a Tavern character
+book in any of its shapes, or a SillyTavern world-info file) and shared ones
+(``[lorebook] books = ["eldoria"]``: ``$PERSONA_HOME/lorebooks/eldoria.json``,
+a plain name whose file must resolve inside that folder). Fields are read from
+both shapes alike (persona/lore_fields.py); docs/packs.md has the table.
 
-Matching, on the newest ``scan_depth`` (default 4) user and assistant messages:
+Matching, on the newest ``scan_depth`` (default 4; per entry ``scanDepth``)
+user and assistant messages:
 - Keys ignore case unless the entry sets ``case_sensitive``.
-- Whole words, unlike SillyTavern's substring default: where a key starts or ends
-  with an ASCII letter or digit, the text there must not go on with one, so
-  "gull" fires on "Gull's" but not "seagulls". CJK has no spaces, so a CJK key
-  edge matches anywhere ("黑鸥号" mid-sentence, "Mara" in "你认识Mara吗").
-  ``"match_whole_words": false`` (also read from ``extensions``, as SillyTavern
-  exports it) gives substring matching. A space in a key matches any whitespace;
-  no key spans two messages.
-- ``selective: true`` needs a primary AND a secondary key; without it the spec
-  says ``secondary_keys`` are ignored. ``constant`` entries always fire,
-  ``enabled: false`` ones never.
-- Regex keys (``/pattern/i``, ``use_regex``) are refused with a warning: packs
-  are untrusted and Python's ``re`` has no timeout.
+- Whole words, as SillyTavern's default: where a key starts or ends with an
+  ASCII letter or digit, the text there must not go on with one, so "gull"
+  fires on "Gull's" but not "seagulls". CJK has no spaces, so a CJK key edge
+  matches anywhere ("黑鸥号" mid-sentence, "Mara" in "你认识Mara吗").
+  ``match_whole_words: false`` gives substring matching. A space in a key
+  matches any whitespace; no key spans two messages.
+- ``/pattern/flags`` keys are regexes, run on RE2 (persona/lore_regex.py);
+  ``use_regex`` is ignored (SillyTavern writes it on every entry it exports).
+- The optional filter (``secondary_keys`` with ``selective: true``) combines
+  by ``selectiveLogic``; without ``selective`` the spec says it is ignored.
+- Activation (constants, probability, groups, recursion, sticky, cooldown,
+  delay) is persona/lore_scan.py and persona/lore_timed.py.
 
-Cost: a pack is untrusted, so a book is bounded when it is read
+Cost: books are untrusted, so each is bounded when it is read
 (persona/lore_book.py): 1 MiB, 4096 entries, 64 keys an entry, 100 characters a
-key, and at most 8 keys ending at one place ("The Black Gull", "Black Gull",
-"Gull" are 3). A book over a bound is skipped with one warning, like a malformed
-one, and ``persona validate`` reports it as an error. Keys are found by one
-Aho–Corasick automaton per book and case class, built once when the file changes
-(persona/lore_match.py); word edges are markers in the normalised text, so every
-hit is a match. A turn costs the scanned messages' length, plus at most 8 hits a
-character, whatever the number of keys.
+key (500 and 64 a book for regex keys), and at most 8 keys ending at one place
+("The Black Gull", "Black Gull", "Gull" are 3). A book over a bound is skipped
+with one warning, like a malformed one, and ``persona validate`` reports the
+pack's own as an error. Plain keys are found by one Aho–Corasick automaton per
+book and case class, built once when the file changes (persona/lore_match.py);
+word edges are markers in the normalised text, so every hit is a match. A
+turn costs the scanned messages' length (plus at most 8 hits a character)
+whatever the number of plain keys, plus the length times the regex keys, plus
+the same again for at most 64k characters of recursion.
 
 Budget: an entry costs UTF-8 bytes // 4 + 1 tokens (English ~4 characters a
-token, a CJK character ~0.75); it bounds lore only, the engine's context assembly
-enforces the real window later. Over ``token_budget`` (default 256) the lowest
-priority goes first, as the spec says: constants rank first, then higher
-``priority``, then higher ``insertion_order`` (SillyTavern's order); once one
-entry does not fit, it and all below it are dropped. Kept entries are written in
-ascending ``insertion_order`` ("lower = inserted higher") under "Facts you know:".
+token, a CJK character ~0.75); it bounds lore only, the engine's context
+assembly enforces the real window later. Over the budget (``[lorebook]
+token_budget``, else the first book's ``token_budget``: 256 for a character
+book, 1024 for a world-info file, which has none) constants go first, then
+higher ``priority``, then higher ``insertion_order``; once one entry does not
+fit, it and all below it are dropped.
+
+Placement, ascending ``insertion_order`` within a place ("lower = inserted
+higher"): before or after the character definitions (the system prompt, under
+"Facts you know:"; with ``[lorebook] position = "note"`` both become a note
+before the newest message), at a depth with a role (``{"depth": N}`` messages
+the engine places, persona/context.py), or the author's note's top and bottom
+(``{"authors_note": "top"}``, persona/authors_note.py).
 """
 
 from __future__ import annotations

@@ -371,3 +371,17 @@ def test_a_pack_book_and_a_shared_book_fire_together_and_recurse_into_each_other
     engine.turn(chat, "Who is Mara?")
     assert [(w["entry"], w["step"], w.get("book")) for w in lore_of(chat)["why"]] == [("e0", 0, None),
                                                                                       ("e0", 1, "world")]
+
+
+def test_regex_work_is_the_text_times_the_regex_keys_even_for_a_backtracking_killer():
+    from persona.lore_book import parse
+    from persona.lore_scan import activate
+    from persona.lore_timed import Timed
+
+    # (a+)+$ takes exponential time in a backtracking engine on "aaaa…!"; RE2 reads the text once.
+    book = parse(world({"key": ["/(a+)+$/"], "content": "Never."}, {"key": ["/b/i"], "content": "B."}), "lore.json")
+    for n in (2000, 4000):
+        book.regexes.scanned = 0
+        act = activate([book], ["a" * n + "!"] * 4, Timed(None, 4, [book]), 0, 1000)
+        assert [f.entry.content for f in act.kept] == []
+        assert book.regexes.scanned == 2 * 4 * (n + 1)  # each pattern over each message, once
