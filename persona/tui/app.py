@@ -20,6 +20,7 @@ from persona.errors import PersonaError
 from persona.notices import tool_line, turn_notices
 from persona.progress import milestones
 from persona.textsafe import sanitize
+from persona.user_personas import UserPersona
 from persona.tui.screens import HelpScreen, PersonaPicker, SessionBrowser
 from persona.tui.widgets import ChatMessage, Composer, Notice, StatusBar
 
@@ -137,8 +138,9 @@ class PersonaApp(App):
             notes = [n for n in turn_notices(result.messages) if n.startswith("safety")]
             safety = notes[0] if notes else ""
             self._last_speed = result.timings.get("tokens_per_s") or self._last_speed
-        you = self.engine.user_of(self.chat).name
-        self.query_one(StatusBar).show(f"{persona.name} │ you: {you}", model, self._last_speed,
+        you = self.engine.user_of(self.chat)
+        who = persona.name + (f" │ you: {you.name}" if you != UserPersona() else "")  # none chosen: as before
+        self.query_one(StatusBar).show(who, model, self._last_speed,
                                        user.metadata.get("sentiment") if user else None, lore, safety)
 
     def notice(self, text: str, kind: str = "notice") -> None:
