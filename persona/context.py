@@ -81,8 +81,8 @@ def split_notes(messages: list[dict]) -> tuple[list[dict[str, str]], dict[str, s
 def split_placed(messages: list[dict]) -> tuple[list[dict], list[dict], dict[str, list[str]]]:
     """Take out the messages plugins placed in the chat: ``"depth": N`` ones (as inserts for
     :func:`assemble`) and ``"authors_note": "top"|"bottom"`` ones (the note's slots, by name)."""
-    inserts = [{"role": m["role"], "content": m["content"], "depth": max(0, int(m["depth"]))}
-               for m in messages if m.get("depth") is not None and m.get("content")]
+    inserts = [{"role": m["role"], "content": m["content"], "depth": max(0, m["depth"])}
+               for m in messages if type(m.get("depth")) is int and m.get("content")]
     slots: dict[str, list[str]] = {"top": [], "bottom": []}
     for m in messages:
         if m.get("authors_note") in slots and m.get("content"):

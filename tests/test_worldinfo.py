@@ -385,3 +385,21 @@ def test_regex_work_is_the_text_times_the_regex_keys_even_for_a_backtracking_kil
         act = activate([book], ["a" * n + "!"] * 4, Timed(None, 4, [book]), 0, 1000)
         assert [f.entry.content for f in act.kept] == []
         assert book.regexes.scanned == 2 * 4 * (n + 1)  # each pattern over each message, once
+
+
+def test_regex_flags_with_no_meaning_for_a_search_are_ignored_with_a_warning(pm, tmp_path, caplog):
+    book = world({"key": ["/veyra/gi"], "content": "Veyra fact."})
+    engine, chat, backend = chat_with(pm, pack_with(tmp_path, book))
+    with caplog.at_level(logging.WARNING, logger="persona"):
+        engine.turn(chat, "VEYRA")
+    assert "regex flags g mean nothing to a search" in caplog.text and lore_of(chat)["fired"] == ["e0"]
+
+
+def test_a_damaged_timed_state_in_the_store_is_ignored_and_the_turn_goes_on(pm, tmp_path):
+    book = world({"key": ["bell"], "sticky": 3, "scanDepth": 1, "content": "The bell rang."})
+    engine, chat, backend = chat_with(pm, pack_with(tmp_path, book))
+    engine.turn(chat, "bell")
+    user = [m for m in chat.conversation.messages if m.role == "user"][-1]
+    user.metadata["lore"]["timed"] = {"sticky": {"pack.0": ["x", None]}, "cooldown": 7}
+    engine.turn(chat, "quiet")
+    assert lore_of(chat)["fired"] == [] and lore_of(chat)["timed"] == {"sticky": {}, "cooldown": {}}
