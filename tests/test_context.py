@@ -344,3 +344,37 @@ def test_context_drops_only_as_much_history_as_needed():
     result, report = assemble(SYSTEM, [], history, count, limit)
     assert report.history_dropped == 2, f"dropped {report.history_dropped} messages, 2 were enough"
     assert result == [SYSTEM] + history[2:]
+
+
+# --- inserts at a depth (world info "@ D", the author's note, post-history) ------------------
+
+def ins(content: str, depth: int, role: str = "system") -> dict:
+    return {"role": role, "content": content, "depth": depth}
+
+
+def test_an_insert_goes_depth_messages_before_the_end_zero_after_the_newest():
+    history = [bot("g"), user("a"), bot("b"), user("c")]
+    out, _ = assemble(SYSTEM, [], history, count, 500, inserts=[ins("at0", 0), ins("at2", 2), ins("at9", 9)])
+    assert [m["content"] for m in out[1:]] == ["at9", history[0]["content"], history[1]["content"], "at2",
+                                               history[2]["content"], history[3]["content"], "at0"]
+
+
+def test_inserts_of_one_depth_and_role_are_one_message_and_never_split_a_tool_call_from_its_result():
+    history = [user("a"), {"role": "assistant", "content": "<tool_call>{}</tool_call>"},
+               {"role": "tool", "content": "<tool_response>4</tool_response>"}]
+    out, _ = assemble(None, [], history, count, 500,
+                      inserts=[ins("one", 1), ins("two", 1), ins("as user", 1, "user")])
+    assert [(m["role"], m["content"]) for m in out] == [
+        ("user", history[0]["content"]), ("system", "one\ntwo"), ("user", "as user"),
+        ("assistant", "<tool_call>{}</tool_call>"), ("tool", "<tool_response>4</tool_response>")]
+
+
+def test_inserts_leave_the_history_before_them_byte_stable_and_count_against_the_limit():
+    turn1 = [bot("g"), user("a")]
+    turn2 = turn1 + [bot("b"), user("c")]
+    first, _ = assemble(SYSTEM, [], turn1, count, 500, inserts=[ins("note", 1)])
+    second, report = assemble(SYSTEM, [], turn2, count, 500, inserts=[ins("note", 1)])
+    assert second[:len(first) - 2] == first[:-2]
+    assert report.prompt_tokens == count(second)
+    tight, report = assemble(SYSTEM, [], turn2, count, count(second) - 1, inserts=[ins("note", 1)])
+    assert {"role": "system", "content": "note"} in tight and report.history_dropped
