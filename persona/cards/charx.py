@@ -9,9 +9,12 @@ than the declared size, so the declared sizes bound the decompression).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import re
 import shutil
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -42,15 +45,28 @@ class Charx:
 
     def extract(self, name: str, target: Path) -> None:
         """Copy one member to ``target``, streamed (never more than its declared size)."""
-        with zipfile.ZipFile(self.path) as zf, zf.open(self.members[name]) as src, open(target, "wb") as dst:
+        with _damaged(self.path, name), zipfile.ZipFile(self.path) as zf, zf.open(self.members[name]) as src, \
+                open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 2**20)
 
     def read(self, name: str, limit: int) -> bytes:
         info = self.members[name]
         if info.file_size > limit:
             raise CardError(f"{self.path}: {name} is over {limit // 2**20} MiB", HINT_CLEAN)
-        with zipfile.ZipFile(self.path) as zf, zf.open(info) as src:
+        with _damaged(self.path, name), zipfile.ZipFile(self.path) as zf, zf.open(info) as src:
             return src.read(limit + 1)[:limit]
+
+
+@contextlib.contextmanager
+def _damaged(path: Path, name: str):
+    """A member whose data is damaged (bad CRC, bad deflate stream, cut short) is the card's fault."""
+    try:
+        yield
+    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno not in (None, errno.EINVAL):
+            raise  # the disk, not the zip (boundary.py says what)
+        raise CardError(f"{path}: {name} cannot be unpacked ({type(exc).__name__}: {str(exc)[:120]})",
+                        "the CHARX is damaged; export it again") from None
 
 
 def bad_name(name: str) -> bool:
@@ -64,8 +80,9 @@ def open_charx(path: Path) -> Charx:
     if path.stat().st_size > MAX_FILE_BYTES:
         raise CardError(f"{path} is over {MAX_FILE_BYTES // 2**20} MiB", "a CHARX holds a card and its assets")
     try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+        with _damaged(path, "the central directory"):
+            zf = zipfile.ZipFile(path)
+    except (zipfile.LargeZipFile, ValueError) as exc:
         raise CardError(f"{path} is not a readable zip ({exc})", "export the CHARX again") from None
     with zf:
         infos = zf.infolist()
@@ -101,11 +118,8 @@ def open_charx(path: Path) -> Charx:
         info = by_name.pop("card.json")
         if info.file_size > MAX_CARD_BYTES:
             raise CardError(f"{path}: card.json is over {MAX_CARD_BYTES // 2**20} MiB", HINT_CLEAN)
-        try:
-            with zf.open(info) as fh:
-                raw = fh.read(MAX_CARD_BYTES + 1)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            raise CardError(f"{path}: card.json cannot be read ({exc})", "export the CHARX again") from None
+        with _damaged(path, "card.json"), zf.open(info) as fh:
+            raw = fh.read(MAX_CARD_BYTES + 1)
     from persona.cards.read import decode_text, parse_json
 
     card = parse_json(decode_text(raw, f"{path} (card.json)"), f"{path} (card.json)")

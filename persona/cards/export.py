@@ -70,8 +70,6 @@ def card_json(pack, spec: str = "chara_card_v2") -> dict[str, Any]:
     view = pack_view(pack)
     before = None
     if original is not None:
-        from persona.cards.read import Source
-
         src_spec, data = mapping.card_data(original, "json")
         try:
             before = mapping.view_of_card(src_spec, data)

@@ -80,7 +80,7 @@ def build(src: Source, data: dict[str, Any], view: mapping.View, report: Report)
         manifest.setdefault("description", f"{view.name}, imported from {src.path.name}"[:400])
     if not stored and _mostly_cjk(str(data.get("description") or "") + "".join(view.greetings)):
         manifest["language"] = "zh"
-    files: dict[str, Any] = {"system.md": view.system, "card.json": json.dumps(src.obj, ensure_ascii=False)}
+    files: dict[str, Any] = {"system.md": view.system, "card.json": _card_text(src.obj)}
     manifest["system"], manifest["card"] = "system.md", "card.json"
     used = [k for k in ("system_prompt", "description", "personality", "scenario") if str(data.get(k) or "").strip()]
     report.mapped.append(f"{', '.join(used) or 'nothing'} → system prompt (system.md, SillyTavern's story-string "
@@ -130,6 +130,16 @@ def build(src: Source, data: dict[str, Any], view: mapping.View, report: Report)
     if stored:
         report.mapped.append("extensions.persona → " + ", ".join(sorted(k for k in stored if k not in RESERVED)))
     return manifest, files
+
+
+def _card_text(obj: dict[str, Any]) -> str:
+    """The original card as JSON; YAML dates become strings, lone surrogates stay escaped."""
+    text = json.dumps(obj, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, default=str)
+    return text
 
 
 def _mostly_cjk(text: str) -> bool:
