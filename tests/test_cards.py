@@ -503,3 +503,31 @@ def test_post_history_instructions_reach_the_model_after_the_chat(capsys, person
     where = [i for i, m in enumerate(sent) if "Answer in one line, User." in m["content"]]
     asked = [i for i, m in enumerate(sent) if m["role"] == "user" and "Is the lamp lit?" in m["content"]]
     assert where and asked and where[0] >= asked[-1] and where[0] != 0, sent
+
+
+def test_damaged_charx_member_is_an_error_not_a_crash(capsys, persona_home, tmp_path):
+    path = zip_with(tmp_path / "d.charx", {"card.json": json.dumps(v2()) + " " * 4000})
+    data = bytearray(path.read_bytes())
+    data[60:90] = b"\xff" * 30  # inside card.json's deflate stream
+    path.write_bytes(bytes(data))
+    refused(capsys, persona_home, str(path))
+
+
+def test_mutated_cards_are_imported_or_refused_never_a_crash(capsys, persona_home, tmp_path):
+    import random
+
+    rng = random.Random(11)
+    png = png_card(tmp_path / "ok.png", {"chara": b64(v2())}, mode="zTXt").read_bytes()
+    charx = zip_with(tmp_path / "ok.charx", {"card.json": json.dumps({**v2(), "spec": "chara_card_v3"})}).read_bytes()
+    for i in range(90):
+        data = bytearray([png, charx, json.dumps(v2()).encode()][i % 3])
+        for _ in range(rng.randint(1, 4)):
+            pos = rng.randrange(len(data))
+            if rng.random() < 0.6:
+                data[pos] = rng.randrange(256)
+            else:
+                del data[pos:pos + rng.randint(1, 40)]
+        path = tmp_path / f"m{i}"
+        path.write_bytes(bytes(data))
+        code, _, err = run(capsys, "import", str(path), "--id", "fuzz", "--force")
+        assert code in (0, 2) and "internal error" not in err, (i, err)
