@@ -12,7 +12,10 @@ never fire. Random draws use the turn's seed, so a seed reproduces them.
 
 Recursion scans the content of the fired entries that do not
 ``preventRecursion``; an ``excludeRecursion`` entry cannot be fired by it; a
-``delayUntilRecursion`` entry only fires from that recursion step on. Each
+``delayUntilRecursion`` entry (true, or a level N) never fires in the first
+scan: the lowest level is open in recursive scans, and each time a scan leaves
+nothing to recurse on, the next level opens for one more scan (as SillyTavern
+steps through them; a single level with nothing else recursing never opens). Each
 content is scanned once and the recursion text is capped, so the work of a
 turn stays linear in the chat plus MAX_RECURSION_CHARS.
 """
@@ -67,13 +70,17 @@ def activate(books: Sequence[Book], texts: Sequence[str], timed: Timed, seed: ob
     rec_hits: list[set[int]] = [set() for _ in books]
     group_won: set[str] = set()
     used, overflow, rec_chars = 0, False, 0
+    # delayUntilRecursion levels (true is 1), as SillyTavern steps through them: the lowest is
+    # open in the first recursive scan; when a scan adds nothing to recurse on, the next opens.
+    levels = sorted({e.delay_until_recursion for book in books for e in book.entries if e.delay_until_recursion})
+    level = levels.pop(0) if levels else 0
     for step in range(MAX_RECURSION_STEPS + 1):
         new: list[Fired] = []
         for b, book in enumerate(books):
             for entry in book.entries:
                 if id(entry) in done:
                     continue
-                fired = _fires(book, entry, step, chat_hits[b], rec_hits[b], timed, out)
+                fired = _fires(book, entry, step, level, chat_hits[b], rec_hits[b], timed, out)
                 if fired:
                     new.append(fired)
                     done.add(id(entry))
@@ -92,15 +99,15 @@ def activate(books: Sequence[Book], texts: Sequence[str], timed: Timed, seed: ob
             used += f.entry.tokens
             kept_now.append(f)
         out.kept += kept_now
-        if not any(book.recursive for book in books) or step == MAX_RECURSION_STEPS:
+        if step == MAX_RECURSION_STEPS or overflow:  # SillyTavern stops recursing once over budget too
             break
         text = "\n".join(f.entry.content for f in kept_now if not f.entry.prevent_recursion)
-        text = text[:max(0, MAX_RECURSION_CHARS - rec_chars)]
+        text = text[:max(0, MAX_RECURSION_CHARS - rec_chars)] if any(book.recursive for book in books) else ""
         rec_chars += len(text)
-        pending = any(e.delay_until_recursion > step for book in books for e in book.entries
-                      if id(e) not in done)
-        if not text and not pending:
-            break
+        if not text:
+            if not levels:
+                break
+            level = levels.pop(0)  # SillyTavern opens the next level even with recursion off
         for b, book in enumerate(books):
             if book.recursive and text:
                 rec_hits[b] |= set(_nearest(book, [text]))
@@ -114,10 +121,11 @@ def _nearest(book: Book, texts: Sequence[str]) -> dict[int, int]:
     return hits
 
 
-def _fires(book: Book, entry: Entry, step: int, chat: dict[int, int], rec: set[int], timed: Timed,
-           out: Activation) -> Fired | None:
+def _fires(book: Book, entry: Entry, step: int, level: int, chat: dict[int, int], rec: set[int],
+           timed: Timed, out: Activation) -> Fired | None:
     """Fired(...) if ``entry`` fires in this step; timed effects and delays are checked here."""
-    if entry.delay_until_recursion and step < entry.delay_until_recursion:
+    if entry.delay_until_recursion and (step == 0 or entry.delay_until_recursion > level) \
+            and not timed.sticky(book, entry):
         return None
     if step and (entry.exclude_recursion and not entry.delay_until_recursion):
         return None  # the chat was scanned in step 0; recursion may not fire it

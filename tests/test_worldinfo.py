@@ -282,13 +282,23 @@ def test_recursion_flags(pm, tmp_path, flags, fired):
 def test_delay_until_recursion_keeps_an_entry_out_of_the_first_scan(pm, tmp_path):
     book = world({"key": ["k0"], "delayUntilRecursion": True, "content": "Delayed fact."})
     engine, chat, backend = chat_with(pm, pack_with(tmp_path, book))
-    engine.turn(chat, "k0")  # its key is in the chat, but it waits for the first recursive scan
-    assert lore_of(chat)["why"] == [{"entry": "e0", "rule": "key", "key": "k0", "step": 1}]
+    engine.turn(chat, "k0")  # nothing else fired, so there is no recursive scan to wait for
+    assert lore_of(chat)["fired"] == []
     book = world({"key": ["k0"], "delayUntilRecursion": True, "content": "Delayed fact."},
                  {"key": ["start"], "content": "Nothing to do with it."})
     engine, chat, backend = chat_with(pm, pack_with(tmp_path, book))
     engine.turn(chat, "k0 start")
     assert lore_of(chat)["why"][-1] == {"entry": "e0", "rule": "key", "key": "k0", "step": 1}
+
+
+def test_delay_until_recursion_levels_open_one_after_another(pm, tmp_path):
+    book = world({"key": ["start"], "content": "Nothing to recurse on."},
+                 {"key": ["k"], "delayUntilRecursion": 1, "content": "Level one."},
+                 {"key": ["k"], "delayUntilRecursion": 2, "content": "Level two."})
+    engine, chat, _ = chat_with(pm, pack_with(tmp_path, book))
+    engine.turn(chat, "start k")
+    # step 2 scans "Level one." (nothing new): only then does level 2 open
+    assert [(w["entry"], w["step"]) for w in lore_of(chat)["why"]] == [("e0", 0), ("e1", 1), ("e2", 3)]
 
 
 def test_recursion_work_is_bounded_by_the_content_scanned_once(pm, tmp_path):
