@@ -109,6 +109,9 @@ def shared_path(name: str) -> Path | None:
     if not resolved.is_relative_to(root):
         log.warning("shared lorebook %s leads outside %s; skipped", path, folder)
         return None
+    if not resolved.is_file():  # a FIFO would block the open
+        log.warning("shared lorebook %s is not a regular file; skipped", path)
+        return None
     return resolved
 
 

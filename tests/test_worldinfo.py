@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -360,11 +361,12 @@ def test_shared_books_outside_the_lorebooks_folder_or_missing_are_skipped_with_a
     (persona_home / "lorebooks").mkdir(parents=True)
     (persona_home / "lorebooks" / "evil.json").symlink_to(outside)
     share(persona_home, "good", world({"key": ["x"], "content": "Good fact."}))
-    engine, chat, backend = chat_with(pm, pack_with(tmp_path, books=["evil", "missing", "good"]))
+    os.mkfifo(persona_home / "lorebooks" / "fifo.json")  # opening it would block
+    engine, chat, backend = chat_with(pm, pack_with(tmp_path, books=["evil", "missing", "fifo", "good"]))
     with caplog.at_level(logging.WARNING, logger="persona"):
         engine.turn(chat, "x")
     assert "Good fact." in sent_text(backend) and "Secret fact." not in sent_text(backend)
-    assert "leads outside" in caplog.text and "missing.json" in caplog.text
+    assert "leads outside" in caplog.text and "missing.json" in caplog.text and "not a regular file" in caplog.text
 
 
 def test_a_shared_book_name_that_is_a_path_is_refused_by_the_pack_schema(tmp_path):
