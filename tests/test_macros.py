@@ -196,6 +196,17 @@ def test_examples_and_lore_are_rendered_for_the_chat_user(pm, tmp_path):
     assert {"role": "assistant", "content": "Ahoy, Ann."} in sent
 
 
+def test_post_history_text_is_rendered_for_the_turn(pm, tmp_path):
+    from persona.user_personas import UserPersona
+
+    folder = write_pack(tmp_path / "m", PACK.replace('name = "Mara"', 'name = "Mara"\n'
+                        'post_history = "Stay {{char}}. {{user}} said: {{lastMessage}}"'))
+    backend = ScriptedBackend(["Aye."])
+    engine = Engine(pm=pm, backend_loader=lambda *a, **k: backend, user=UserPersona("Ann"))
+    engine.turn(engine.new_chat(load_pack(folder)), "hello there")
+    assert {"role": "system", "content": "Stay Mara. Ann said: hello there"} in backend.calls[0]
+
+
 def test_a_plugin_render_during_a_turn_gets_the_turn_context(pm):
     engine, _ = engine_with(pm)
     pack = get_pack("captain-mara")
@@ -209,14 +220,15 @@ def test_a_plugin_render_during_a_turn_gets_the_turn_context(pm):
 
 
 def test_validate_warns_about_unknown_macros_and_exits_0(tmp_path, capsys):
-    folder = write_pack(tmp_path / "odd", PACK.replace("You are {{char}}.", "You are {{char}}. {{getvar::mood}}"),
+    manifest = PACK.replace("You are {{char}}.", "You are {{char}}. {{getvar::mood}}")
+    folder = write_pack(tmp_path / "odd", manifest.replace('name = "Mara"', 'name = "Mara"\npost_history = "{{roll:0d6}}"'),
                         {"lore.json": json.dumps({"entries": [{"keys": ["ship"], "content": "{{shipname}} sails."}]})})
     with open(folder / "persona.toml", "a") as fh:
         fh.write('\n[lorebook]\nentries = "lore.json"\n')
     assert main(["validate", str(folder)]) == 0
     out, err = capsys.readouterr()
     assert out.startswith("ok: odd")
-    assert "warning: odd: unknown macros, left as written: {{getvar::mood}}, {{shipname}}" in err
+    assert "warning: odd: unknown macros, left as written: {{getvar::mood}}, {{roll:0d6}}, {{shipname}}" in err
 
 
 def test_validate_is_quiet_when_every_macro_is_known(tmp_path, capsys):

@@ -81,7 +81,8 @@ def _warn_unknown_macros(pack, lore: list[str]) -> None:
     """One warning listing the macros a chat would leave as written (never an error)."""
     from persona.macros import unknown
 
-    texts = [pack.system, *pack.greetings, *lore, *(m.content for ex in pack.examples for m in ex.messages)]
+    post = getattr(pack, "post_history", None) or pack.manifest.get("post_history") or ""
+    texts = [pack.system, *pack.greetings, post, *lore, *(m.content for ex in pack.examples for m in ex.messages)]
     found: list[str] = []
     for text in texts:
         found.extend(m for m in unknown(text) if m not in found)
