@@ -531,3 +531,23 @@ def test_mutated_cards_are_imported_or_refused_never_a_crash(capsys, persona_hom
         path.write_bytes(bytes(data))
         code, _, err = run(capsys, "import", str(path), "--id", "fuzz", "--force")
         assert code in (0, 2) and "internal error" not in err, (i, err)
+
+
+def test_pack_with_a_bare_list_lorebook_exports_it_as_a_character_book(capsys, persona_home, tmp_path):
+    entries = [{"keys": ["gull"], "content": "The Black Gull sank."}]
+    write_pack(persona_home / "personas" / "gulls", MINIMAL + '[lorebook]\nentries = "lore.json"\n',
+               {"lore.json": json.dumps(entries)})
+    code, out, err = run(capsys, "export", "gulls", "--format", "card-v2", "-o", "-")
+    assert code == 0, err
+    assert json.loads(out)["data"]["character_book"] == {"entries": entries}
+
+
+def test_cmyk_jpeg_icon_becomes_a_png_avatar(capsys, persona_home, tmp_path):
+    icon = io.BytesIO()
+    Image.new("CMYK", (16, 16), (0, 128, 255, 0)).save(icon, "JPEG")
+    card = {**v2(assets=[{"type": "icon", "uri": "embeded://assets/icon/images/main.jpg", "name": "main",
+                          "ext": "jpeg"}]), "spec": "chara_card_v3", "spec_version": "3.0"}
+    imported(capsys, str(zip_with(tmp_path / "c.charx", {"card.json": json.dumps(card),
+                                                         "assets/icon/images/main.jpg": icon.getvalue()})))
+    assert Image.open(persona_home / "personas" / "ada-finch" / "avatar.png").mode == "RGBA"
+    assert run(capsys, "export", "ada-finch", "--format", "charx", "-o", str(tmp_path / "out.charx"))[0] == 0

@@ -41,13 +41,32 @@ def pack_view(pack) -> mapping.View:
     """The pack as the mapping sees it."""
     lore = None
     if pack.lorebook is not None:
-        from persona.cards.read import parse_json, read_bounded
-
-        lore = parse_json(read_bounded(pack.lorebook, MAX_CARD_JSON, "a lorebook"), str(pack.lorebook))
+        lore = book_of(pack.lorebook)
     return mapping.View(name=pack.name, system=mapping.nl(pack.system), greetings=list(pack.greetings),
                         examples=[c.to_sharegpt() for c in pack.examples], lore=lore,
                         post_history=str(pack.manifest.get("post_history", "")),
                         nickname=str(pack.manifest.get("nickname", "")))
+
+
+def book_of(path: Path) -> dict[str, Any]:
+    """A pack's lore file as a character book, whichever shape the lorebook accepts it in."""
+    from persona import jsonlimits
+    from persona.cards.read import read_bounded
+    from persona.cards.worldinfo import to_book
+
+    try:
+        obj = jsonlimits.loads(read_bounded(path, MAX_CARD_JSON, "a lorebook"))
+    except (ValueError, RecursionError) as exc:
+        raise CardError(f"{path} is not valid JSON ({str(exc)[:120]})", "`persona validate` says what is wrong") from None
+    if isinstance(obj, list):
+        return {"entries": obj}
+    if isinstance(obj, dict) and isinstance(obj.get("data"), dict) and "character_book" in obj["data"]:
+        obj = obj["data"]["character_book"]  # a whole card's {"data": {"character_book": ...}}
+    if isinstance(obj, dict) and isinstance(obj.get("entries"), dict):
+        return to_book(obj, path.stem)  # SillyTavern's world-info shape
+    if isinstance(obj, dict) and (obj.get("spec") == "lorebook_v3" or isinstance(obj.get("entries"), list)):
+        return to_book(obj, path.stem) if obj.get("spec") == "lorebook_v3" else obj
+    raise CardError(f"{path} is not a lorebook", "`persona validate` says what is wrong")
 
 
 def manifest_rest(pack) -> dict[str, Any]:
@@ -146,8 +165,10 @@ def png_bytes(pack, spec: str) -> bytes:
     info = PngInfo()
     for keyword, card in (("chara", v2), ("ccv3", v3)):
         info.add_text(keyword, base64.b64encode(json.dumps(card, ensure_ascii=False).encode("utf-8")).decode("ascii"))
+    from persona.cards.read import pngable
+
     out = io.BytesIO()
-    avatar_image(pack).save(out, "PNG", pnginfo=info)
+    pngable(avatar_image(pack)).save(out, "PNG", pnginfo=info)
     return out.getvalue()
 
 
@@ -165,9 +186,9 @@ def charx_files(pack, card: dict[str, Any]) -> dict[str, bytes | Path]:
     if icon is None:
         icon = {"type": "icon", "uri": "embeded://assets/icon/images/main.png", "name": "main", "ext": "png"}
         assets = [a for a in assets if not (a.get("type") == "icon" and a.get("name") == "main")] + [icon]
-    out = io.BytesIO()
-    avatar_image(pack).save(out, "PNG")
-    files[charx.embedded_path(icon["uri"])] = out.getvalue()
+    from persona.cards.read import plain_png
+
+    files[charx.embedded_path(icon["uri"])] = plain_png(avatar_image(pack))
     if pack.adapter is not None:
         for file in charx.ADAPTER_FILES:
             name = f"{charx.ADAPTER_DIR}/{file}"

@@ -133,10 +133,15 @@ def open_image(data: bytes, where: Any, formats: tuple[str, ...] = ("PNG",)):
     return im
 
 
+def pngable(im):
+    """``im`` in a mode PNG can hold (a CMYK JPEG or a 32-bit float image cannot be saved as PNG)."""
+    return im if im.mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16") else im.convert("RGBA")
+
+
 def plain_png(im) -> bytes:
     """The picture alone as PNG bytes: no text chunks (the card) come along."""
     out = io.BytesIO()
-    im.save(out, "PNG")
+    pngable(im).save(out, "PNG")
     return out.getvalue()
 
 
