@@ -80,8 +80,11 @@ def activate(books: Sequence[Book], texts: Sequence[str], timed: Timed, seed: ob
             for entry in book.entries:
                 if id(entry) in done:
                     continue
-                fired = _fires(book, entry, step, level, chat_hits[b], rec_hits[b], timed, out)
-                if fired:
+                fired = _fires(book, entry, step, level, chat_hits[b], rec_hits[b], timed)
+                if isinstance(fired, str):  # matched, but a delay or a cooldown keeps it out: once
+                    out.skipped.append({"entry": entry.name, "rule": fired, "step": step})
+                    done.add(id(entry))
+                elif fired:
                     new.append(fired)
                     done.add(id(entry))
         new = _groups(new, group_won, seed, timed.position, out)
@@ -122,8 +125,8 @@ def _nearest(book: Book, texts: Sequence[str]) -> dict[int, int]:
 
 
 def _fires(book: Book, entry: Entry, step: int, level: int, chat: dict[int, int], rec: set[int],
-           timed: Timed, out: Activation) -> Fired | None:
-    """Fired(...) if ``entry`` fires in this step; timed effects and delays are checked here."""
+           timed: Timed) -> Fired | str | None:
+    """Fired(...) if ``entry`` fires in this step, "delay" or "cooldown" if it would but may not."""
     if entry.delay_until_recursion and (step == 0 or entry.delay_until_recursion > level) \
             and not timed.sticky(book, entry):
         return None
@@ -144,11 +147,9 @@ def _fires(book: Book, entry: Entry, step: int, level: int, chat: dict[int, int]
         if key is None or not _filter(entry, hit):
             return None
         fired = Fired(book, entry, "key", step, book.keys[key])
-    why = "delay" if timed.delayed(entry) else "cooldown" if timed.cooling(book, entry) else None
-    if why:
-        out.skipped.append({"entry": entry.name, "rule": why, "step": step})
-        return None
-    return fired
+    if timed.delayed(entry):
+        return "delay"
+    return "cooldown" if timed.cooling(book, entry) else fired
 
 
 def _filter(entry: Entry, hit) -> bool:

@@ -415,3 +415,13 @@ def test_a_damaged_timed_state_in_the_store_is_ignored_and_the_turn_goes_on(pm, 
     user.metadata["lore"]["timed"] = {"sticky": {"pack.0": ["x", None]}, "cooldown": 7}
     engine.turn(chat, "quiet")
     assert lore_of(chat)["fired"] == [] and lore_of(chat)["timed"] == {"sticky": {}, "cooldown": {}}
+
+
+def test_an_entry_kept_out_by_its_cooldown_is_recorded_once_whatever_the_recursion(pm, tmp_path):
+    book = world({"key": ["bell"], "cooldown": 10, "content": "The bell rang."},
+                 {"key": ["tower"], "content": "The tower has a bell."})
+    engine, chat, _ = chat_with(pm, pack_with(tmp_path, book))
+    engine.turn(chat, "bell")
+    engine.turn(chat, "the bell tower")
+    assert lore_of(chat)["fired"] == ["e1"]
+    assert lore_of(chat)["skipped"] == [{"entry": "e0", "rule": "cooldown", "step": 0}]
