@@ -41,7 +41,7 @@ def png_card(path: Path, chunks: dict[str, str], mode: str = "tEXt", size=(64, 9
             info.add_itxt(key, value, zip=True)
         else:
             info.add_text(key, value, zip=mode == "zTXt")
-    Image.new("RGB", size, (90, 30, 120)).save(path, "PNG", pnginfo=info)
+    Image.new("1" if size[0] > 4096 else "RGB", size).save(path, "PNG", pnginfo=info)
     return path
 
 
@@ -551,3 +551,9 @@ def test_cmyk_jpeg_icon_becomes_a_png_avatar(capsys, persona_home, tmp_path):
                                                          "assets/icon/images/main.jpg": icon.getvalue()})))
     assert Image.open(persona_home / "personas" / "ada-finch" / "avatar.png").mode == "RGBA"
     assert run(capsys, "export", "ada-finch", "--format", "charx", "-o", str(tmp_path / "out.charx"))[0] == 0
+
+
+def test_png_over_the_pixel_bound_is_refused_before_its_pixels_are_unpacked(capsys, persona_home, tmp_path):
+    path = png_card(tmp_path / "wide.png", {"chara": b64(v2())}, size=(5000, 5000))
+    assert path.stat().st_size < 2**20
+    refused(capsys, persona_home, str(path), needle="pixels")

@@ -15,14 +15,10 @@ from typing import Any
 
 from persona.cards import CardError, mapping
 from persona.cards.read import Source, load
-from persona.cards.report import Report, lore_features, macros
+from persona.cards.report import Report, kept, lore_features, macros
 
 RESERVED = {"spec", "spec_version", "id", "name", "greetings", "system", "examples", "post_history", "avatar", "card",
             "nickname"}
-KNOWN = {"name", "description", "personality", "scenario", "first_mes", "mes_example", "system_prompt",
-         "post_history_instructions", "alternate_greetings", "character_book", "creator_notes", "extensions"}
-KEPT = ("tags", "creator", "character_version", "group_only_greetings", "source", "creation_date",
-        "modification_date", "assets", "creator_notes_multilingual")
 ID_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"
 
 
@@ -119,7 +115,7 @@ def build(src: Source, data: dict[str, Any], view: mapping.View, report: Report)
     if str(data.get("creator_notes") or "").strip():
         report.mapped.append("creator_notes → shown by `persona show`, never in the prompt")
     _assets(src, data, view, manifest, files, report)
-    _kept(src, data, report)
+    kept(src.kind, src.obj, data, report)
     fields = {k: data.get(k) for k in ("description", "personality", "scenario", "system_prompt", "first_mes",
                                        "mes_example", "post_history_instructions") if isinstance(data.get(k), str)}
     fields.update({f"alternate_greetings[{i}]": g for i, g in enumerate(mapping.strings(data, "alternate_greetings"))})
@@ -191,25 +187,6 @@ def _assets(src: Source, data, view, manifest, files, report) -> None:
         files[f"charx/{name}"] = ("zip", name)
     if members:
         report.kept.append(f"{len(members)} other CHARX members → charx/ (unused; written back on CHARX export)")
-
-
-def _kept(src: Source, data: dict[str, Any], report: Report) -> None:
-    present = [k for k in KEPT if data.get(k) not in (None, "", [], {})]
-    report.kept += [f"{k} (card.json)" for k in present]
-    ext = data.get("extensions") if isinstance(data.get("extensions"), dict) else {}
-    report.kept += [f"extensions.{k}" for k in ext if k != "persona"]
-    report.kept += [f"unknown field {k}" for k in data if k not in KNOWN and k not in KEPT]
-    if src.obj.get("spec") in ("chara_card_v2", "chara_card_v3"):
-        top = [k for k in src.obj if k not in ("spec", "spec_version", "data")]
-        if top:
-            report.kept.append(f"top-level fields ({', '.join(top[:8])}{', ...' if len(top) > 8 else ''})")
-    depth = ext.get("depth_prompt")
-    if isinstance(depth, dict) and str(depth.get("prompt") or "").strip():
-        report.not_honoured.append("extensions.depth_prompt (character's note at a depth)")
-    if data.get("group_only_greetings"):
-        report.not_honoured.append("group_only_greetings: persona has no group chats")
-    if src.kind == "yaml" and any(k in src.obj for k in ("your_name", "user")):
-        report.not_honoured.append("your_name/user: the user's name comes from persona, not the character")
 
 
 def install(base: Path, pack_id: str, manifest: dict[str, Any], files: dict[str, Any], src: Source,

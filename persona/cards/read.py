@@ -14,6 +14,7 @@ import contextlib
 import io
 import os
 import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,8 @@ def open_image(data: bytes, where: Any, formats: tuple[str, ...] = ("PNG",)):
     """A decoded Pillow image, its size checked before its pixels are decompressed."""
     from PIL import Image
 
-    with _pillow_limits():
+    with _pillow_limits(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size check below says it
         try:
             im = Image.open(io.BytesIO(data), formats=list(formats))
             width, height = im.size

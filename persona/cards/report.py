@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+KNOWN = {"name", "description", "personality", "scenario", "first_mes", "mes_example", "system_prompt",
+         "post_history_instructions", "alternate_greetings", "character_book", "creator_notes", "extensions",
+         "nickname"}
+KEPT = ("tags", "creator", "character_version", "group_only_greetings", "source", "creation_date",
+        "modification_date", "assets", "creator_notes_multilingual")
 MAX_LINES = 12  # per section in the text form; --json has them all
 
 # Lorebook features a card can ask for that the lorebook plugin does not do (its
@@ -74,3 +79,23 @@ def _safe(test, entry) -> bool:
         return bool(test(entry))
     except (TypeError, AttributeError):
         return False
+
+
+def kept(kind: str, obj: dict[str, Any], data: dict[str, Any], report: Report) -> None:
+    """Fill in what a card keeps only for round-trips (in card.json) and what persona leaves undone."""
+    present = [k for k in KEPT if data.get(k) not in (None, "", [], {})]
+    report.kept += [f"{k} (card.json)" for k in present]
+    ext = data.get("extensions") if isinstance(data.get("extensions"), dict) else {}
+    report.kept += [f"extensions.{k}" for k in ext if k != "persona"]
+    report.kept += [f"unknown field {k}" for k in data if k not in KNOWN and k not in KEPT]
+    if obj.get("spec") in ("chara_card_v2", "chara_card_v3"):
+        top = [k for k in obj if k not in ("spec", "spec_version", "data")]
+        if top:
+            report.kept.append(f"top-level fields ({', '.join(top[:8])}{', ...' if len(top) > 8 else ''})")
+    depth = ext.get("depth_prompt")
+    if isinstance(depth, dict) and str(depth.get("prompt") or "").strip():
+        report.not_honoured.append("extensions.depth_prompt (character's note at a depth)")
+    if data.get("group_only_greetings"):
+        report.not_honoured.append("group_only_greetings: persona has no group chats")
+    if kind == "yaml" and any(k in obj for k in ("your_name", "user")):
+        report.not_honoured.append("your_name/user: the user's name comes from persona, not the character")
