@@ -557,3 +557,33 @@ def test_png_over_the_pixel_bound_is_refused_before_its_pixels_are_unpacked(caps
     path = png_card(tmp_path / "wide.png", {"chara": b64(v2())}, size=(5000, 5000))
     assert path.stat().st_size < 2**20
     refused(capsys, persona_home, str(path), needle="pixels")
+
+
+def test_charx_with_a_hostile_adapter_is_refused_and_writes_nothing(capsys, persona_home, tmp_path):
+    card = {**v2(), "spec": "chara_card_v3", "spec_version": "3.0"}
+    path = zip_with(tmp_path / "a.charx", {
+        "card.json": json.dumps(card),
+        "assets/x_persona_adapter/ai/adapter_config.json": json.dumps({"peft_type": "LORA", "r": 8}),
+        "assets/x_persona_adapter/ai/adapter_model.safetensors": b"PK\x03\x04 not a safetensors file"})
+    refused(capsys, persona_home, str(path), needle="adapter")
+
+
+def test_import_as_a_user_runs_it(tmp_path, persona_home):
+    from tests.conftest import run_cli
+
+    proc = run_cli("import", str(SERAPHINA), "--id", "sera")
+    assert proc.returncode == 0, proc.stderr
+    assert "imported" in proc.stdout and "chat with it: persona chat sera" in proc.stdout
+    proc = run_cli("validate", str(persona_home / "personas" / "sera"))
+    assert proc.returncode == 0 and proc.stdout.startswith("ok: sera"), proc.stderr
+
+
+def test_card_modules_import_no_image_yaml_or_model_library_at_module_level():
+    import subprocess
+    import sys
+
+    code = ("import sys, persona.cli, persona.cli.cards, persona.cards.read, persona.cards.charx, "
+            "persona.cards.mapping, persona.cards.install, persona.cards.export, persona.cards.worldinfo\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PIL', 'yaml', 'torch', 'textual')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
