@@ -100,7 +100,8 @@ Keys
   ctrl+q       quit (everything is saved as you go)
 
 Slash commands
-  /help  /persona ID  /reset  /regen  /undo  /export sharegpt|markdown  /system
+  /help  /persona ID  /reset  /regen  /undo  /system
+  /export sharegpt|markdown  /as NAME  /note TEXT | depth N | off
   and the character's tools, e.g. /roll 2d6  /clock  /calc 2*3
 """
 
