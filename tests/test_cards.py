@@ -587,3 +587,18 @@ def test_card_modules_import_no_image_yaml_or_model_library_at_module_level():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PIL', 'yaml', 'torch', 'textual')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(capsys, persona_home, tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "card.png")
+    refused(capsys, persona_home, str(tmp_path / "card.png"), needle="not a regular file")
+
+
+def test_report_says_which_model_and_safety_level_an_exported_pack_brings(capsys, persona_home, tmp_path):
+    out = tmp_path / "mara.png"
+    assert run(capsys, "export", "captain-mara", "--format", "card-v2", "-o", str(out))[0] == 0
+    report = imported(capsys, str(out), "--id", "mara2")
+    assert "  [model] base = smollm2-135m" in report["mapped"]
+    assert "  [extensions.safety] level = standard" in report["mapped"]

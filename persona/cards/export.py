@@ -183,8 +183,10 @@ def charx_files(pack, card: dict[str, Any]) -> dict[str, bytes | Path]:
               and a.get("type") != charx.ADAPTER_TYPE]
     icon = next((a for a in assets if a.get("type") == "icon" and a.get("name") == "main"
                  and charx.embedded_path(a.get("uri"))), None)
-    if icon is None:
-        icon = {"type": "icon", "uri": "embeded://assets/icon/images/main.png", "name": "main", "ext": "png"}
+    if icon is None or not charx.embedded_path(icon.get("uri")).lower().endswith(".png"):
+        # the avatar is PNG (import re-encodes it): the main icon asset says so
+        icon = {**(icon or {"type": "icon", "name": "main"}), "uri": "embeded://assets/icon/images/main.png",
+                "ext": "png"}
         assets = [a for a in assets if not (a.get("type") == "icon" and a.get("name") == "main")] + [icon]
     from persona.cards.read import plain_png
 

@@ -125,6 +125,12 @@ def build(src: Source, data: dict[str, Any], view: mapping.View, report: Report)
     report.not_honoured += macros(fields)
     if stored:
         report.mapped.append("extensions.persona → " + ", ".join(sorted(k for k in stored if k not in RESERVED)))
+        model = stored.get("model") if isinstance(stored.get("model"), dict) else {}
+        safety = (stored.get("extensions") or {}).get("safety") if isinstance(stored.get("extensions"), dict) else None
+        if "base" in model:  # the card chooses the model: say so, it may be one to download
+            report.mapped.append(f"  [model] base = {str(model['base'])[:80]}")
+        if isinstance(safety, dict) and "level" in safety:
+            report.mapped.append(f"  [extensions.safety] level = {str(safety['level'])[:20]}")
     return manifest, files
 
 

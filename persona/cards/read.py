@@ -59,6 +59,8 @@ def read_bounded(path: Path, limit: int, what: str) -> bytes:
 def load(path: str | os.PathLike[str]) -> Source:
     """The card or world-info object in ``path``; CardError for anything else."""
     path = Path(path)
+    if not stat.S_ISREG(os.stat(path).st_mode):  # before open: opening a FIFO would wait for a writer
+        raise CardError(f"{path} is not a regular file", "name a card file")
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head.startswith(ZIP_MAGIC):
