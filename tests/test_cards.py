@@ -190,6 +190,7 @@ def test_v3_ccv3_png_with_nickname_and_post_history(capsys, persona_home, tmp_pa
     assert "'ccv3' chunk" in report["format"]
     assert pack.manifest["post_history"] == "Stay terse." and pack.post_history == "Stay terse."
     assert pack.nickname == "Ada" and pack.manifest["nickname"] == "Ada"
+    assert pack.system_prompt().startswith("Write Ada's next reply")  # {{char}} is the nickname
     assert "Stay terse." not in pack.system and "Made for the storm" not in pack.system
     assert any("group_only_greetings" in line for line in report["not_honoured"])
     assert {"source (card.json)", "creation_date (card.json)", "assets (card.json)"} <= set(report["kept"])

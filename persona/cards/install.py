@@ -233,7 +233,14 @@ def install(base: Path, pack_id: str, manifest: dict[str, Any], files: dict[str,
         if folder.exists() or folder.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=f".{pack_id}-old-", dir=base))
             folder.rename(old / pack_id)
-            tmp.rename(folder)
+            try:
+                tmp.rename(folder)
+            except OSError:
+                (old / pack_id).rename(folder)  # the old pack goes back: replaced whole or not at all
+                raise
+            finally:
+                if not (old / pack_id).exists():
+                    shutil.rmtree(old, ignore_errors=True)
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(folder)
