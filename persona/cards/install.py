@@ -239,9 +239,7 @@ def install(base: Path, pack_id: str, manifest: dict[str, Any], files: dict[str,
                 (old / pack_id).rename(folder)  # the old pack goes back: replaced whole or not at all
                 raise
             finally:
-                if not (old / pack_id).exists():
-                    shutil.rmtree(old, ignore_errors=True)
-            shutil.rmtree(old, ignore_errors=True)
+                shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(folder)
     finally:
