@@ -603,3 +603,17 @@ def test_report_says_which_model_and_safety_level_an_exported_pack_brings(capsys
     report = imported(capsys, str(out), "--id", "mara2")
     assert "  [model] base = smollm2-135m" in report["mapped"]
     assert "  [extensions.safety] level = standard" in report["mapped"]
+
+
+@pytest.mark.parametrize("manifest", [{"x": None}, {"lorebook": "lore.json"}, {"model": ["a"]},
+                                      {"sampling": {"temperature": 99}}, {"id": "../x"}, "not a table"])
+def test_hostile_extensions_persona_is_refused_or_ignored_never_a_crash(capsys, persona_home, tmp_path, manifest):
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps(v2(extensions={"persona": {"version": 1, "manifest": manifest}})))
+    code, _, err = run(capsys, "import", str(path))
+    assert code in (0, 2) and "internal error" not in err, err
+    if code == 2:
+        assert err.startswith("error: ") and "hint: " in err
+        assert not (persona_home / "personas").exists() or list((persona_home / "personas").iterdir()) == []
+    else:
+        assert run(capsys, "validate", str(persona_home / "personas" / "ada-finch"))[0] == 0

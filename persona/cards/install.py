@@ -99,7 +99,8 @@ def build(src: Source, data: dict[str, Any], view: mapping.View, report: Report)
     if view.post_history:
         manifest["post_history"] = view.post_history
         report.mapped.append("post_history_instructions → post_history (after the chat history)")
-    lore_table = dict(manifest.pop("lorebook", {}) or {})
+    lore_table = manifest.pop("lorebook", None)
+    lore_table = dict(lore_table) if isinstance(lore_table, dict) else {}
     lore_table.pop("entries", None)
     if view.lore is not None:
         manifest["lorebook"] = {**lore_table, "entries": "lore.json"}
@@ -220,7 +221,11 @@ def install(base: Path, pack_id: str, manifest: dict[str, Any], files: dict[str,
                 target.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
         if "lore.json" in files:
             _check_lore(tmp, manifest, report)
-        toml = tomli_w.dumps(manifest)
+        try:
+            toml = tomli_w.dumps(manifest)
+        except (TypeError, ValueError) as exc:  # JSON's null and friends have no TOML form
+            raise CardError(f"the card's extensions.persona cannot be written as persona.toml ({str(exc)[:120]})",
+                            "remove data.extensions.persona from the card to import its card fields alone") from None
         if len(toml.encode("utf-8")) > MAX_MANIFEST_BYTES:
             raise CardError(f"the card's greetings make persona.toml larger than {MAX_MANIFEST_BYTES // 1024} KiB",
                             "shorten or drop some alternate greetings in the card")
