@@ -84,7 +84,7 @@ def packs(draw):
     if draw(st.booleans()):
         manifest["language"] = draw(st.sampled_from(["en", "zh", "pt-BR"]))
     greetings = draw(st.lists(TEXT.filter(lambda s: s.strip() and "\r" not in s), max_size=3))
-    if greetings:
+    if greetings or draw(st.booleans()):
         manifest["greetings"] = greetings
     if draw(st.booleans()):
         manifest["post_history"] = draw(TEXT.filter(lambda s: "\r" not in s))
@@ -133,3 +133,23 @@ def test_import_of_an_exported_pack_gives_the_pack_back(capsys, persona_home, tm
         (first.name, first.system, first.greetings, first.post_history)
     assert [e.to_sharegpt() for e in back.examples] == [e.to_sharegpt() for e in first.examples]
     assert (json.loads(back.lorebook.read_text()) if back.lorebook else None) == lore
+
+
+@SETTINGS
+@given(persona=st.dictionaries(st.sampled_from(["version", "manifest", "default_system", "examples", "system",
+                                                "avatar", "no_budget"]), JSONS, max_size=4),
+       manifest=st.dictionaries(st.sampled_from(["id", "description", "model", "sampling", "lorebook", "tools",
+                                                 "extensions", "language", "x"]), JSONS, max_size=4))
+def test_any_extensions_persona_is_imported_or_refused_never_a_crash(capsys, persona_home, tmp_path, persona,
+                                                                    manifest):
+    if "manifest" in persona:
+        persona["manifest"] = manifest
+    card = {"spec": "chara_card_v2", "spec_version": "2.0",
+            "data": {"name": "Ada", "first_mes": "Hi.", "extensions": {"persona": persona}}}
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps(card), encoding="utf-8")
+    code = cli.main(["import", str(path), "--id", "ada", "--force"])
+    err = capsys.readouterr().err
+    assert code in (0, 2) and "internal error" not in err, err
+    if code == 0:
+        assert cli.main(["validate", str(persona_home / "personas" / "ada")]) == 0, capsys.readouterr().err

@@ -20,6 +20,7 @@ from typing import Any
 from persona.cards import CardError, charx, mapping
 
 FORMATS = ("card-v2", "card-v3", "charx")
+EMPTY_KEPT = ("post_history", "nickname", "greetings")
 MAX_CARD_JSON = 16 * 2**20
 
 
@@ -76,6 +77,9 @@ def manifest_rest(pack) -> dict[str, Any]:
     rest = {k: copy.deepcopy(v) for k, v in pack.manifest.items() if k not in RESERVED or k == "id"}
     if "examples" in pack.manifest and not pack.examples:
         rest["examples"] = pack.manifest["examples"]  # an empty file: no mes_example says so
+    for key in EMPTY_KEPT:  # `post_history = ""` and the like: an empty card field cannot say it was there
+        if key in pack.manifest and not pack.manifest[key]:
+            rest[key] = pack.manifest[key]
     if isinstance(rest.get("lorebook"), dict):
         rest["lorebook"] = {k: v for k, v in rest["lorebook"].items() if k != "entries"}
         if not rest["lorebook"]:

@@ -99,6 +99,9 @@ def build(src: Source, data: dict[str, Any], view: mapping.View, report: Report)
     if view.post_history:
         manifest["post_history"] = view.post_history
         report.mapped.append("post_history_instructions → post_history (after the chat history)")
+    for key in ("post_history", "nickname", "greetings"):  # present but empty in the exported pack
+        if key not in manifest and key in stored and stored[key] in ("", []):
+            manifest[key] = stored[key]
     lore_table = manifest.pop("lorebook", None)
     lore_table = dict(lore_table) if isinstance(lore_table, dict) else {}
     lore_table.pop("entries", None)
