@@ -40,7 +40,10 @@ def cards(draw):
         if draw(st.booleans()):
             data[key] = draw(strategy)
     data.update(draw(st.dictionaries(KEY.map(lambda k: "x_" + k), JSONS, max_size=2)))  # unknown fields
-    card = {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}
+    version = draw(st.sampled_from(["v1", "v2", "v3"]))
+    if version == "v1":  # flat fields at the top
+        return data
+    card = {"spec": f"chara_card_{version}", "spec_version": "2.0" if version == "v2" else "3.0", "data": data}
     card.update(draw(st.dictionaries(KEY.map(lambda k: "top_" + k), JSONS, max_size=2)))
     return card
 
