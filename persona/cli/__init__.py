@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "or a pack as a character card")
     p.add_argument("session", help="session id (see `persona sessions`); a pack id for the card formats")
     p.add_argument("--format", choices=["sharegpt", "markdown", *cards.CARD_FORMATS], default="sharegpt")
-    p.add_argument("-o", "--output", help="file to write (default: stdout)")
+    p.add_argument("-o", "--output", help="file to write (default: stdout; for cards ID.png or ID.charx)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p = add("plugins", packs.cmd_plugins, "list plugins, where they come from and their hooks")
     p.add_argument("--json", action="store_true")
