@@ -59,11 +59,12 @@ def harness(name: str):
         "extract": extract,
         "tool_calls": lambda d: targets.tool_calls(text(d)),
         "records": records,
+        "card": lambda d: targets.card(d, ".png"),
         "calculator": lambda d: targets.calculator(text(d)),
     }[name]
 
 
-NAMES = ["manifest", "examples", "lorebook", "adapter", "extract", "tool_calls", "records", "calculator"]
+NAMES = ["manifest", "examples", "lorebook", "adapter", "card", "extract", "tool_calls", "records", "calculator"]
 
 
 def main() -> int:

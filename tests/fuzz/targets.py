@@ -125,6 +125,27 @@ def adapter(config: str, weights: bytes) -> None:
                 "adapter/adapter_model.safetensors": weights})
 
 
+# -- character cards ------------------------------------------------------------------------------
+
+
+def card(data: bytes, suffix: str = ".png", extra: tuple[str, ...] = ()) -> None:
+    """`persona import` of any bytes as a card: exit 0 or 2; an imported pack loads; nothing half-written."""
+    import os
+    from unittest import mock
+
+    from persona.packs import load_checked
+
+    with folder() as where, mock.patch.dict(os.environ, {"PERSONA_HOME": str(where / "home")}):
+        path = where / f"card{suffix}"
+        path.write_bytes(data)
+        code, _ = steps.run(budget(data) + 20 * BASE_STEPS, cli, "import", str(path), "--id", "fuzzed", *extra)
+        personas = where / "home" / "personas"
+        left = sorted(p.name for p in personas.iterdir()) if personas.is_dir() else []
+        assert left == (["fuzzed"] if code == 0 else []), f"exit {code} left {left}"
+        if code == 0:
+            load_checked(personas / "fuzzed")
+
+
 # -- data extract --------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ tests/fuzz/targets.py: a clean result or a PersonaError, within a step budget.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import string
@@ -128,6 +129,34 @@ script_lines = st.lists(st.sampled_from(["MARA: Ahoy.", "BEN: Hi.", "INT. SHIP -
        st.sampled_from(["auto", "zh-script", "stageplay", "fountain", "prose", "sharegpt", "alpaca"]))
 def test_fuzz_extract(data, suffix, fmt):
     targets.extract(data, suffix, fmt)
+
+
+CARD_KEYS = ["spec", "spec_version", "data", "name", "description", "personality", "scenario", "first_mes",
+             "mes_example", "alternate_greetings", "character_book", "extensions", "tags", "system_prompt",
+             "post_history_instructions", "creator_notes", "nickname", "assets"]
+cards = st.fixed_dictionaries({"spec": st.sampled_from(["chara_card_v2", "chara_card_v3", "x"]),
+                               "data": keyed(CARD_KEYS)}) | keyed(CARD_KEYS)
+
+
+def _png_card(value: dict, keyword: str) -> bytes:
+    import base64
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text(keyword, base64.b64encode(json.dumps(value).encode()).decode())
+    out = io.BytesIO()
+    Image.new("RGB", (2, 2)).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+@budget()
+@given(st.one_of(cards.map(lambda c: (json.dumps(c).encode(), ".json")),
+                 st.tuples(cards, st.sampled_from(["chara", "ccv3", "Chara"])).map(
+                     lambda t: (_png_card(*t), ".png")),
+                 st.tuples(st.binary(max_size=300), st.sampled_from([".png", ".json", ".charx", ".yaml"]))))
+def test_fuzz_card_import(case):
+    targets.card(*case)
 
 
 fragments = st.sampled_from(["<tool_call>", "</tool_call>", "{", "}", "[", "]", '"name"', ":", '"arguments"', ",",
