@@ -9,18 +9,23 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from persona import lore_fields as fields
+from persona import paths
 from persona.errors import PackError
 from persona.lore_fields import DEFAULT_DEPTH
 from persona.lore_match import KeyList, Matcher
 from persona.lore_regex import MAX_REGEX_CHARS, MAX_REGEX_KEYS, Regexes, compile_key, is_regex
 
 log = logging.getLogger("persona")
+
+SHARED = "lorebooks"  # $PERSONA_HOME/lorebooks/<name>.json
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # as pack_schema.json's [lorebook] books
 
 MAX_BYTES = 1024 * 1024
 # SillyTavern-scale books have hundreds of entries with a handful of keys each;
@@ -223,3 +228,24 @@ def _entry(item: Any, index: int, where: str, slots: list[KeyList], names: list[
         scan_depth=None if fields.get(item, "scan_depth") is None
         else fields.bounded(fields.get(item, "scan_depth"), DEFAULT_SCAN_DEPTH, 0, MAX_SCAN_DEPTH),
     )
+
+
+def shared_path(name: str) -> Path | None:
+    """``$PERSONA_HOME/lorebooks/<name>.json``, or None (after a warning) for a name or file outside that folder."""
+    folder = paths.home() / SHARED
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        log.warning("lorebook name %r is not a plain name (letters, digits, - and _); skipped", str(name)[:80])
+        return None
+    path = folder / f"{name}.json"
+    try:
+        resolved, root = path.resolve(strict=True), folder.resolve(strict=True)
+    except OSError as exc:
+        log.warning("shared lorebook %s cannot be read (%s); skipped", path, exc)
+        return None
+    if not resolved.is_relative_to(root):
+        log.warning("shared lorebook %s leads outside %s; skipped", path, folder)
+        return None
+    if not resolved.is_file():  # a FIFO would block the open
+        log.warning("shared lorebook %s is not a regular file; skipped", path)
+        return None
+    return resolved

@@ -53,20 +53,16 @@ the engine places, persona/context.py), or the author's note's top and bottom
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
-from persona import paths
 from persona.hookspecs import hookimpl
-from persona.lore_book import Book, Entry, decode, parse
+from persona.lore_book import Book, Entry, decode, parse, shared_path
 from persona.lore_scan import Activation, activate
 from persona.lore_timed import Timed, uses_time
 
 log = logging.getLogger("persona")
 
 HEADER = "Facts you know:"
-SHARED = "lorebooks"  # $PERSONA_HOME/lorebooks/<name>.json
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # as pack_schema.json's [lorebook] books
 
 # path -> ((mtime_ns, size), parsed book or None when unusable); a file is parsed once per change
 _cache: dict[Path, tuple[tuple[int, int], Book | None]] = {}
@@ -92,27 +88,6 @@ def load_book(path: Path, name: str = "pack") -> Book | None:
         log.warning("lorebook %s cannot be used (%s: %s); lore skipped", path, type(exc).__name__, exc)
     _cache[path] = (stamp, book)
     return book
-
-
-def shared_path(name: str) -> Path | None:
-    """``$PERSONA_HOME/lorebooks/<name>.json``, or None (after a warning) for a name or file outside that folder."""
-    folder = paths.home() / SHARED
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        log.warning("lorebook name %r is not a plain name (letters, digits, - and _); skipped", str(name)[:80])
-        return None
-    path = folder / f"{name}.json"
-    try:
-        resolved, root = path.resolve(strict=True), folder.resolve(strict=True)
-    except OSError as exc:
-        log.warning("shared lorebook %s cannot be read (%s); skipped", path, exc)
-        return None
-    if not resolved.is_relative_to(root):
-        log.warning("shared lorebook %s leads outside %s; skipped", path, folder)
-        return None
-    if not resolved.is_file():  # a FIFO would block the open
-        log.warning("shared lorebook %s is not a regular file; skipped", path)
-        return None
-    return resolved
 
 
 def books_of(persona) -> list[Book]:

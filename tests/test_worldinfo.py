@@ -369,6 +369,17 @@ def test_shared_books_outside_the_lorebooks_folder_or_missing_are_skipped_with_a
     assert "leads outside" in caplog.text and "missing.json" in caplog.text and "not a regular file" in caplog.text
 
 
+def test_validate_checks_shared_books_and_warns_about_bad_or_missing_ones(tmp_path, persona_home, capsys):
+    from persona import cli
+
+    share(persona_home, "good", world({"key": ["x"], "content": "{{weird_macro}} fact."}))
+    share(persona_home, "broken", "{not json")
+    pack = pack_with(tmp_path, books=["good", "broken", "missing"])
+    assert cli.main(["validate", str(pack.path)]) == 0  # the pack itself is fine
+    err = capsys.readouterr().err
+    assert "shared lorebook broken:" in err and "missing.json" in err and "weird_macro" in err
+
+
 def test_a_shared_book_name_that_is_a_path_is_refused_by_the_pack_schema(tmp_path):
     from persona.errors import PackError
 

@@ -59,12 +59,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from persona.packs import load_checked
 
     pack = load_checked(args.path)
+    from persona.errors import PersonaError
+    from persona.lore_book import check, shared_path
+
     lore = []
     if pack.lorebook is not None:
-        from persona.lore_book import check
-
         # a chat skips a bad book with a warning; validate says what is wrong
         lore = [e.content for e in getattr(check(pack.lorebook), "entries", [])]
+    for name in pack.manifest.get("lorebook", {}).get("books", []) or []:
+        # shared books live in $PERSONA_HOME, not in the pack: a problem there is a warning
+        path = shared_path(name)  # warns when missing or outside the folder
+        try:
+            lore += [e.content for e in check(path).entries] if path is not None else []
+        except PersonaError as exc:
+            log.warning("shared lorebook %s: %s (hint: %s)", name, exc.message, exc.hint)
     _warn_unknown_macros(pack, lore)
     try:
         resolve(pack.base)
