@@ -13,7 +13,7 @@ from typing import Any
 
 from persona import jsonlimits, paths
 from persona.conversation import Conversation
-from persona.errors import PackError
+from persona.errors import PackError, PersonaError
 
 MANIFEST = "persona.toml"
 MAX_MANIFEST_BYTES = 256 * 1024
@@ -37,14 +37,17 @@ def newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")  # as text-mode reading did
 
 
-def read_limited(path: Path, limit: int, hint: str) -> bytes:
-    """At most ``limit`` bytes of a regular file, checked while reading (the file may change after a stat)."""
-    with open(path, "rb") as fh:
+def read_limited(path: Path, limit: int, hint: str, error: type[PersonaError] = PackError,
+                 not_regular: str = "a pack holds plain files", size: str = "") -> bytes:
+    """At most ``limit`` bytes of a regular file, checked while reading (the file may change after a stat).
+
+    Opened non-blocking: a FIFO swapped in for the file is refused, not waited on."""
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as fh:
         if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise PackError(f"{path} is not a regular file", "a pack holds plain files")
+            raise error(f"{path} is not a regular file", not_regular)
         data = fh.read(limit + 1)
     if len(data) > limit:
-        raise PackError(f"{path} is larger than {limit // 1024} KiB", hint)
+        raise error(f"{path} is larger than {size or f'{limit // 1024} KiB'}", hint)
     return data
 
 

@@ -46,14 +46,11 @@ class Source:
 
 def read_bounded(path: Path, limit: int, what: str) -> bytes:
     """A regular file of at most ``limit`` bytes, checked while reading."""
-    with open(path, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise CardError(f"{path} is not a regular file", "name a card file")
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise CardError(f"{path} is larger than {limit // 2**20} MiB, the limit for {what}",
-                        "a character card is a few MiB at most; check that this is the right file")
-    return data
+    from persona.pack_files import read_limited
+
+    return read_limited(path, limit, "a character card is a few MiB at most; check that this is the right file",
+                        error=CardError, not_regular="name a card file",
+                        size=f"{limit // 2**20} MiB, the limit for {what}")
 
 
 def load(path: str | os.PathLike[str]) -> Source:

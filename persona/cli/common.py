@@ -23,6 +23,22 @@ def setup_logging(debug: bool) -> None:
     log.setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
+def group(add, name: str, help: str):
+    """A command with sub-commands (``persona data …``, ``persona me …``); returns ``add_sub(name, func, help)``."""
+    import argparse
+
+    parent = add(name, None, help)
+    sub = parent.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+
+    def add_sub(sub_name: str, func, sub_help: str) -> argparse.ArgumentParser:
+        q = sub.add_parser(sub_name, help=sub_help, description=sub_help)
+        q.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+        q.set_defaults(func=func)
+        return q
+
+    return add_sub
+
+
 def progress(msg: str) -> None:
     """Progress on stderr (stdout stays pure data): a live line is rewritten in place on a terminal."""
     from persona.progress import Live

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from persona.cli.common import echo, print_error, print_json, progress
+from persona.cli.common import echo, group, print_error, print_json, progress
 
 
 def _load_utterances(path: str, fmt: str = "auto"):
@@ -156,14 +156,7 @@ FORMATS = ("auto", "zh-script", "stageplay", "fountain", "prose", "sharegpt", "a
 
 def register(add) -> None:
     """Add the pipeline's sub-commands; ``add(name, func, help)`` returns a parser."""
-    data = add("data", None, "extract dialogues, show stats, build datasets")
-    sub = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
-
-    def add_data(name, func, help):
-        q = sub.add_parser(name, help=help, description=help)
-        q.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
-        q.set_defaults(func=func)
-        return q
+    add_data = group(add, "data", "extract dialogues, show stats, build datasets")
 
     q = add_data("extract", cmd_extract, "one JSON line per utterance from a script or novel")
     q.add_argument("file")

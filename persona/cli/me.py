@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from persona.cli.common import echo, print_json, table
+from persona.cli.common import echo, group, print_json, table
 
 
 def register(add) -> None:
     """Add ``persona me``; ``add(name, func, help)`` returns a parser."""
-    me = add("me", None, "your own user personas: the name {{user}} stands for, and a description")
-    sub = me.add_subparsers(dest="me_command", metavar="COMMAND", required=True)
-
-    def add_me(name, func, help):
-        q = sub.add_parser(name, help=help, description=help)
-        q.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
-        q.set_defaults(func=func)
-        return q
+    add_me = group(add, "me", "your own user personas: the name {{user}} stands for, and a description")
 
     q = add_me("set", cmd_set, "create or update a user persona (the first one is used at once)")
     q.add_argument("name", help="the name characters call you ({{user}})")
