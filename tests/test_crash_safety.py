@@ -14,6 +14,7 @@ PERSONA_CRASH_KILLS sets the number of kills (50 by default).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -94,7 +95,9 @@ def state(db: sqlite3.Connection) -> dict[str, list[tuple]]:
                       "ORDER BY session_id, seq").fetchall()
     out: dict[str, list[tuple]] = {s: [] for (s,) in db.execute("SELECT id FROM sessions")}
     for session, *row in rows:
-        out.setdefault(session, []).append(tuple(row))
+        meta = json.loads(row[-1])
+        meta.pop("sent", None)  # the wall-clock time a message was sent ({{idle_duration}}): differs in the replay
+        out.setdefault(session, []).append((*row[:-1], json.dumps(meta, sort_keys=True)))
     return out
 
 
