@@ -47,8 +47,9 @@ def user_persona(args: argparse.Namespace):
 
 
 def add_backend_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["auto", "llama", "hf"],
-                   help="model backend (default auto: llama for GGUF models, hf otherwise)")
+    p.add_argument("--backend", choices=["auto", "llama", "hf", "openai"],
+                   help="model backend (default auto: llama for GGUF models, hf otherwise; "
+                        "openai: an OpenAI-compatible server)")
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:

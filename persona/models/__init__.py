@@ -13,7 +13,7 @@ from persona.models.registry import ALIASES, DEFAULT_MODEL, ModelSpec, resolve
 __all__ = ["ALIASES", "BACKENDS", "DEFAULT_MODEL", "Backend", "GenerationParams", "ModelSpec", "Stats",
            "choose_backend", "load_backend", "resolve"]
 
-BACKENDS = ("auto", "llama", "hf")
+BACKENDS = ("auto", "llama", "hf", "openai")
 LLAMA_OPTIONS = ("n_threads", "n_ctx", "n_batch")  # [model] keys the llama backend reads
 _LOADED: dict[str, Backend] = {}
 
@@ -27,10 +27,17 @@ def choose_backend(spec: ModelSpec, name: str | None = "auto") -> str:
         raise ModelError(f"unknown backend {name!r}", f"use one of {', '.join(BACKENDS)}")
     if name == "auto":
         return "llama" if spec.kind == "gguf" else "hf"
+    if name == "openai":
+        return name
     if name == "llama" and spec.kind != "gguf":
         raise ModelError(f"the llama backend runs GGUF models; {spec.ref!r} is a {spec.kind} model",
                          "use --backend hf (or [model] backend = \"hf\") for Hugging Face folders and hub ids")
     return name
+
+
+def _wanted(name: str | None) -> str:
+    name = name or "auto"
+    return (os.environ.get("PERSONA_BACKEND") or "auto") if name == "auto" else name
 
 
 def load_backend(ref: str | None, progress: Callable[[str], None] | None = None, backend: str | None = "auto",
@@ -38,8 +45,18 @@ def load_backend(ref: str | None, progress: Callable[[str], None] | None = None,
     """The backend for a model reference, loading it once per process.
 
     ``options`` are the pack's [model] settings; the llama backend reads
-    n_threads, n_ctx and n_batch from them, and the first load of a base wins.
+    n_threads, n_ctx and n_batch from them, and the first load of a base wins;
+    the openai backend reads its own (models/openai_backend.py OPTIONS).
     """
+    if _wanted(backend) == "openai":  # the weights are the server's: nothing to resolve here
+        from persona.models.openai_backend import OPTIONS, OpenAIBackend
+
+        opts = {k: v for k, v in (options or {}).items() if k in OPTIONS}
+        key = "|".join(["openai", repr(sorted(opts.items())), os.environ.get("PERSONA_OPENAI_BASE_URL", ""),
+                        ref or DEFAULT_MODEL])
+        if key not in _LOADED:
+            _LOADED[key] = OpenAIBackend(ref or DEFAULT_MODEL, opts)
+        return _LOADED[key]
     spec = resolve(ref)
     kind = choose_backend(spec, backend)
     key = kind + "|" + ("|".join(spec.parts) or spec.source)
