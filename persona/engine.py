@@ -89,6 +89,7 @@ class Engine(BranchingMixin):
         self.load_seconds = 0.0  # model loading (from_pretrained) seen by this engine
         self._loaded: set[int] = set()
         self._on_tool: Callable[[Message], None] | None = None
+        self._client_tools: set[str] = set()  # tools a client declared (persona serve): handed back, not run
         self.tools: dict[str, Tool] = {}
         self.backends: dict[str, Callable[..., Backend]] = {}
         pm.hook.register_tools(register=self.register_tool)
@@ -206,17 +207,20 @@ class Engine(BranchingMixin):
 
     def turn(self, chat: Chat, text: str, on_token: Callable[[str], None] | None = None,
              cancel: threading.Event | None = None, on_tool: Callable[[Message], None] | None = None,
-             **overrides: Any) -> TurnResult:
+             client_tools: frozenset[str] | set[str] = frozenset(), **overrides: Any) -> TurnResult:
         """Run one user turn through the pipeline and commit it to the store.
 
         ``on_token`` gets reply text as it streams; ``on_tool`` gets each tool
         result (an ``observation`` message) as soon as it exists. If another
         process wrote to the session meanwhile, the turn is saved after its
         messages, the chat is reloaded and ``TurnResult.concurrent`` is set.
+        A call of one of ``client_tools`` ends the turn with ``stopped ==
+        "tool_calls"`` and the calls in the reply's ``metadata["tool_calls"]``.
         """
         check_message(text)
         before = len(chat.conversation.messages)
         self._on_tool = on_tool
+        self._client_tools = set(client_tools)
         try:
             return self._turn(chat, text, on_token, cancel or threading.Event(), overrides)
         except BaseException:
@@ -268,31 +272,30 @@ class Engine(BranchingMixin):
         backend = self.backend_for(persona)
         params = GenerationParams.from_sampling(persona.sampling, **overrides)
         rounds = 0
+        handed: list[ToolCall] = []  # calls of the client's own tools: the client runs them
         while True:
             hider = ToolCallHider(on_token)
             text_out, stats, report = self._generate(chat, backend, params, hider, cancel)
-            visible, calls = parse_tool_calls(text_out) if self.allowed_tools(persona) else (text_out, [])
+            offered = self.allowed_tools(persona) or self._client_tools
+            visible, calls = parse_tool_calls(text_out) if offered else (text_out, [])
             hider.finish(bool(calls))
-            if not calls or stats.stopped == "cancelled":
+            handed = [c for c in calls if c.name in self._client_tools]
+            if not calls or stats.stopped == "cancelled" or handed:
                 break
             if rounds >= MAX_TOOL_ROUNDS:
                 notices.append(f"tool calls stopped after {MAX_TOOL_ROUNDS} rounds")
                 break
             rounds += 1
             self._run_calls(chat, calls, notices)
-        text_out = visible.strip() or ("…" if calls else "")
+        text_out = visible.strip() or ("…" if calls and not handed else "")
         if stats.stopped == "length":
             # Like SillyTavern's "trim incomplete sentences": a reply cut by the
             # token limit ends at its last full sentence, if it has one.
             text_out = trim_incomplete(text_out)
-        reply = Message("assistant", text_out)
-        out_verdict = self._moderate("moderate_output", text_out, persona, conv)
-        if out_verdict and out_verdict.action != "allow":
-            reply.metadata["safety"] = out_verdict.record("output")
-            if out_verdict.action == "block":
-                reply.content = out_verdict.reply or BLOCKED_REPLY
-            elif out_verdict.text is not None:
-                reply.content = out_verdict.text
+        reply = self._moderated_reply(text_out, persona, conv)
+        if handed and "safety" not in reply.metadata:
+            reply.metadata["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in handed]
+            stats.stopped = "tool_calls"
         if stats.stopped == "cancelled":
             reply.metadata["stopped"] = True
         if notices:
@@ -313,6 +316,69 @@ class Engine(BranchingMixin):
             "total_s": round(time.perf_counter() - t_start, 3),
         }
         return reply, timings, report, stats.stopped
+
+    def _moderated_reply(self, text: str, persona: Persona, conv: Conversation) -> Message:
+        """The reply message for ``text`` after the output rail (blocked: the rail's reply)."""
+        reply = Message("assistant", text)
+        verdict = self._moderate("moderate_output", text, persona, conv)
+        if verdict and verdict.action != "allow":
+            reply.metadata["safety"] = verdict.record("output")
+            if verdict.action == "block":
+                reply.content = verdict.reply or BLOCKED_REPLY
+            elif verdict.text is not None:
+                reply.content = verdict.text
+        return reply
+
+    def respond(self, chat: Chat, on_token: Callable[[str], None] | None = None,
+                cancel: threading.Event | None = None, client_tools: frozenset[str] | set[str] = frozenset(),
+                **overrides: Any) -> TurnResult:
+        """Answer the chat as it stands, without a new user message (its last message is the
+        result of a tool the client ran); stored like a turn."""
+        before = len(chat.conversation.messages)
+        self._on_tool, self._client_tools = None, set(client_tools)
+        try:
+            reply, timings, report, stopped = self._respond(chat, on_token, cancel or threading.Event(),
+                                                            overrides, [], time.perf_counter())
+            return self._finish(chat, reply, timings, report, stopped)
+        except BaseException:
+            del chat.conversation.messages[max(before, chat.stored):]
+            raise
+
+    def raw_turn(self, persona: Persona, messages: list[dict[str, str]], on_token: Callable[[str], None] | None = None,
+                 cancel: threading.Event | None = None, client_tools: frozenset[str] | set[str] = frozenset(),
+                 **overrides: Any) -> TurnResult:
+        """Generate from a prompt the caller built (``persona serve``'s raw mode): only the pack's
+        adapter and sampling apply, and both safety rails run. Nothing is stored."""
+        conv = Conversation([Message(m["role"], m["content"]) for m in messages
+                             if m["role"] in ("system", "user", "assistant")])
+        last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        verdict = self._moderate("moderate_input", last_user, persona, conv) if last_user.strip() else None
+        if verdict and verdict.action == "block":
+            reply = Message("assistant", verdict.reply or BLOCKED_REPLY,
+                            metadata={"safety": verdict.record("input"), "generated": False})
+            return TurnResult(reply.content, [reply], stopped="blocked")
+        backend = self.backend_for(persona)
+        params = GenerationParams.from_sampling(persona.sampling, **overrides)
+        if backend.count_tokens(messages) > backend.context_window - params.max_new_tokens:
+            raise InputError(f"the prompt does not fit {persona.base}'s context window of "
+                             f"{backend.context_window} tokens with max_tokens {params.max_new_tokens}",
+                             "send fewer or shorter messages, or a smaller max_tokens")
+        stats, parts, hider = Stats(), [], ToolCallHider(on_token)
+        for chunk in backend.stream(messages, params, cancel or threading.Event(), stats):
+            parts.append(chunk)
+            hider(chunk)
+        text = "".join(parts).strip()
+        visible, calls = parse_tool_calls(text) if client_tools else (text, [])
+        calls = [c for c in calls if c.name in client_tools]
+        hider.finish(bool(calls))
+        reply = self._moderated_reply(visible.strip() if calls else text, persona, conv)
+        if calls and "safety" not in reply.metadata:
+            reply.metadata["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
+            stats.stopped = "tool_calls"
+        reply.metadata["model"] = {"base": backend.model_id, "adapter": persona.id if persona.adapter else None}
+        timings = {"prompt_tokens": stats.prompt_tokens, "new_tokens": stats.new_tokens,
+                   "backend": getattr(backend, "name", "?")}
+        return TurnResult(reply.content, [reply], timings, stopped=stats.stopped)
 
     def _generate(self, chat: Chat, backend: Backend, params: GenerationParams,
                   on_token: Callable[[str], None], cancel: threading.Event):

@@ -1,0 +1,1 @@
+"""``persona serve``: packs as an OpenAI-compatible chat completions API (FastAPI + uvicorn)."""

@@ -1,0 +1,370 @@
+"""`persona serve`: a real uvicorn server on a loopback port, driven by the official openai client.
+
+The model is a scripted backend (these tests prove the server's own logic: shapes, queueing,
+cancellation, isolation); tests/test_server_real.py runs the real default model once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import httpx2 as httpx
+import openai
+import pytest
+
+from persona.engine import Engine
+from persona.models.scripted import ScriptedBackend
+from persona.plugins import make_manager
+from persona.server.app import Settings, create_app, make_server, wait_started
+from persona.store import Store
+
+from .conftest import run_cli
+
+BLOCKED = "How do I poison someone without getting caught?"  # the safety rail blocks it (tests/test_safety.py)
+
+
+class Gated(ScriptedBackend):
+    """A scripted backend that, when gated, yields one word per permit; records what it saw."""
+
+    def __init__(self, replies=None, gated=False):
+        super().__init__(replies)
+        self.gate = threading.Semaphore(0) if gated else None
+        self.started = threading.Event()
+        self.finished = threading.Event()
+        self.cancel = None
+        self.yielded = 0
+        self.stopped = ""
+
+    def stream(self, messages, params, cancel, stats):
+        self.cancel = cancel
+        self.started.set()
+        try:
+            for chunk in super().stream(messages, params, cancel, stats):
+                if self.gate is not None:
+                    self.gate.acquire()
+                    if cancel.is_set():
+                        stats.stopped = "cancelled"
+                        return
+                self.yielded += 1
+                yield chunk
+        finally:
+            self.stopped = stats.stopped
+            self.finished.set()
+
+
+class Running:
+    """A server in a thread on a free loopback port."""
+
+    def __init__(self, backend, **settings):
+        self.backend = backend
+        self.engine = Engine(pm=make_manager(load_entrypoints=False),
+                             backend_loader=lambda ref, progress=None, **kw: backend)
+        self.app = create_app(self.engine, Settings(**settings))
+        self.port = None
+        self.server = make_server(self.app, "127.0.0.1", 0, on_ready=lambda port: setattr(self, "port", port))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        wait_started(self.server)
+        return self
+
+    def __exit__(self, *exc):
+        for _ in range(self.backend_gate_permits()):
+            self.backend.gate.release()
+        self.server.should_exit = True
+        self.thread.join(30)
+        self.app.state.queue.close()
+
+    def backend_gate_permits(self):
+        return 10_000 if getattr(self.backend, "gate", None) is not None else 0
+
+    @property
+    def base_url(self):
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def client(self, key="unused", **kw):
+        return openai.OpenAI(base_url=self.base_url, api_key=key, max_retries=0, **kw)
+
+    def async_client(self, key="unused"):
+        return openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0)
+
+
+@pytest.fixture
+def server():
+    with Running(Gated(["Ahoy there, friend."])) as running:
+        yield running
+
+
+def test_chat_with_a_pack_returns_an_openai_completion(server):
+    done = server.client().chat.completions.create(
+        model="captain-mara", messages=[{"role": "user", "content": "Who are you?"}], temperature=0.5, seed=7,
+        max_tokens=50, extra_body={"some_unknown_field": True})
+    assert done.object == "chat.completion" and done.model == "captain-mara"
+    assert done.choices[0].message.role == "assistant"
+    assert done.choices[0].message.content == "Ahoy there, friend."
+    assert done.choices[0].finish_reason == "stop"
+    assert done.usage.completion_tokens == 3 and done.usage.total_tokens > 3
+    prompt = server.backend.calls[-1]
+    assert "Captain Mara" in prompt[0]["content"] and prompt[-1] == {"role": "user", "content": "Who are you?"}
+    assert done.model_extra["persona"]["mode"] == "persona"
+    assert Store().sessions() == []  # stateless: nothing stored
+
+
+def test_client_system_messages_follow_the_packs(server):
+    server.client().chat.completions.create(model="captain-mara", messages=[
+        {"role": "system", "content": "Keep it short."}, {"role": "system", "content": "Speak in rhyme."},
+        {"role": "user", "content": "Hello"}])
+    prompt = server.backend.calls[-1]
+    assert "Captain Mara" in prompt[0]["content"]
+    contents = [m["content"] for m in prompt]
+    assert contents.index("Keep it short.") < contents.index("Speak in rhyme.") < contents.index("Hello")
+
+
+def test_streaming_sends_role_first_then_deltas_then_usage(server):
+    chunks = list(server.client().chat.completions.create(
+        model="captain-mara", messages=[{"role": "user", "content": "Hi"}], stream=True,
+        stream_options={"include_usage": True}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Ahoy there, friend."
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 3
+
+
+def test_raw_stream_ends_with_done(server):
+    with httpx.stream("POST", server.base_url + "/chat/completions",
+                      json={"model": "captain-mara", "stream": True,
+                            "messages": [{"role": "user", "content": "Hi"}]}) as r:
+        lines = [line for line in r.iter_lines() if line]
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert all(line.startswith("data: ") for line in lines) and lines[-1] == "data: [DONE]"
+
+
+def test_async_client_streams_and_completes(server):
+    async def go():
+        client = server.async_client()
+        done = await client.chat.completions.create(model="captain-mara",
+                                                    messages=[{"role": "user", "content": "Hi"}])
+        parts = []
+        async for chunk in await client.chat.completions.create(
+                model="captain-mara", messages=[{"role": "user", "content": "Hi"}], stream=True):
+            parts += [chunk.choices[0].delta.content or ""] if chunk.choices else []
+        await client.close()
+        return done.choices[0].message.content, "".join(parts)
+
+    assert asyncio.run(go()) == ("Ahoy there, friend.", "Ahoy there, friend.")
+
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
+                                           "parameters": {"type": "object",
+                                                          "properties": {"city": {"type": "string"}}}}}]
+CALL = 'Let me look. <tool_call>{"name": "get_weather", "arguments": {"city": "Lisbon"}}</tool_call>'
+
+
+def test_a_client_declared_tool_comes_back_as_tool_calls():
+    with Running(Gated([CALL, "Sunny in Lisbon, then."])) as server:
+        client = server.client()
+        msgs = [{"role": "user", "content": "Weather in Lisbon?"}]
+        done = client.chat.completions.create(model="captain-mara", messages=msgs, tools=TOOLS)
+        choice = done.choices[0]
+        assert choice.finish_reason == "tool_calls"
+        call = choice.message.tool_calls[0]
+        assert call.type == "function" and call.function.name == "get_weather"
+        assert json.loads(call.function.arguments) == {"city": "Lisbon"}
+        assert "<tool_call>" not in (choice.message.content or "")
+        assert any("get_weather" in m["content"] for m in server.backend.calls[-1] if m["role"] == "system")
+        # the client runs it and sends the result back: the character answers
+        msgs += [choice.message.model_dump(exclude_none=True),
+                 {"role": "tool", "tool_call_id": call.id, "content": "sunny, 24 C"}]
+        after = client.chat.completions.create(model="captain-mara", messages=msgs, tools=TOOLS)
+        assert after.choices[0].message.content == "Sunny in Lisbon, then."
+        assert "<tool_response>sunny, 24 C</tool_response>" in [m["content"] for m in server.backend.calls[-1]]
+
+
+def test_tool_calls_stream_as_deltas():
+    with Running(Gated([CALL])) as server:
+        chunks = list(server.client().chat.completions.create(
+            model="captain-mara", messages=[{"role": "user", "content": "Weather?"}], tools=TOOLS, stream=True))
+    deltas = [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or []]
+    assert deltas[0].function.name == "get_weather" and deltas[0].id
+    assert json.loads("".join(d.function.arguments or "" for d in deltas)) == {"city": "Lisbon"}
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip() == "Let me look." and chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+def test_a_blocked_input_gets_content_filter_and_the_packs_refusal(server):
+    done = server.client().chat.completions.create(model="captain-mara",
+                                                   messages=[{"role": "user", "content": BLOCKED}])
+    assert done.choices[0].finish_reason == "content_filter"
+    assert done.choices[0].message.content and server.backend.calls == []  # the model never saw it
+    chunks = list(server.client().chat.completions.create(
+        model="captain-mara:raw", messages=[{"role": "user", "content": BLOCKED}], stream=True))
+    assert chunks[-1].choices[0].finish_reason == "content_filter"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == done.choices[0].message.content
+
+
+def test_an_unknown_model_is_404(server):
+    with pytest.raises(openai.NotFoundError) as caught:
+        server.client().chat.completions.create(model="nobody", messages=[{"role": "user", "content": "Hi"}])
+    assert caught.value.body["code"] == "model_not_found" and "nobody" in caught.value.body["message"]
+
+
+def test_models_lists_packs_and_bases(server):
+    ids = {m.id: m for m in server.client().models.list()}
+    assert {"captain-mara", "mara-of-the-lantern", "base:smollm2-135m"} <= set(ids)
+    assert ids["captain-mara"].owned_by == "persona"
+    assert ids["mara-of-the-lantern"].model_extra["persona"]["adapter"] is True
+
+
+def test_raw_mode_uses_the_packs_adapter_and_the_clients_prompt(server):
+    messages = [{"role": "system", "content": "You are a narrator."}, {"role": "user", "content": "Go on."}]
+    done = server.client().chat.completions.create(model="mara-of-the-lantern:raw", messages=messages)
+    assert done.model_extra["persona"]["mode"] == "raw"
+    assert done.model_extra["persona"]["model"]["adapter"] == "mara-of-the-lantern"
+    assert server.backend.adapter == "mara-of-the-lantern" and server.backend.calls[-1] == messages
+    server.client().chat.completions.create(model="captain-mara:raw", messages=messages)
+    assert server.backend.adapter is None
+
+
+def test_bad_requests_are_openai_errors_not_tracebacks(server):
+    cases = [({"model": "captain-mara"}, 400), ({"model": "captain-mara", "n": 2, "messages": [
+        {"role": "user", "content": "x"}]}, 400), ({"model": "captain-mara", "temperature": 99, "messages": [
+        {"role": "user", "content": "x"}]}, 400)]
+    for body, status in cases:
+        r = httpx.post(server.base_url + "/chat/completions", json=body)
+        assert r.status_code == status and set(r.json()["error"]) == {"message", "type", "param", "code"}
+    r = httpx.post(server.base_url + "/chat/completions", content=b"{not json")
+    assert r.status_code == 400 and "Traceback" not in r.text
+    r = httpx.post(server.base_url + "/chat/completions", content=b"x" * (5 * 1024 * 1024))
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+
+
+def test_a_generation_failure_is_500_without_a_traceback(server):
+    server.backend.fail_with = RuntimeError("GPU on fire")
+    with pytest.raises(openai.InternalServerError) as caught:
+        server.client().chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "Hi"}])
+    assert caught.value.status_code == 500 and "Traceback" not in caught.value.response.text
+
+
+def test_eight_concurrent_streams_get_whole_uninterleaved_replies():
+    replies = [f"reply number {i} " + " ".join(f"w{i}_{k}" for k in range(20)) for i in range(8)]
+    backend = Gated(["unused"])
+
+    def reply_for(messages):  # each client's reply is named in its own message
+        return replies[int(messages[-1]["content"].split()[-1])]
+
+    class PerClient(Gated):
+        def stream(self, messages, params, cancel, stats):
+            self.replies = [reply_for(messages)]
+            yield from super().stream(messages, params, cancel, stats)
+
+    backend = PerClient()
+    with Running(backend) as server:
+        async def one(i):
+            client = server.async_client()
+            parts = []
+            async for chunk in await client.chat.completions.create(
+                    model="captain-mara", messages=[{"role": "user", "content": f"client {i}"}], stream=True):
+                parts += [chunk.choices[0].delta.content or ""] if chunk.choices else []
+            await client.close()
+            return "".join(parts)
+
+        async def all_of_them():
+            return await asyncio.gather(*(one(i) for i in range(8)))
+
+        assert asyncio.run(all_of_them()) == replies
+
+
+def test_a_disconnect_mid_stream_cancels_the_generation():
+    backend = Gated(["w " * 200], gated=True)
+    with Running(backend) as server:
+        backend.gate.release()
+        backend.gate.release()
+        stream = server.client().chat.completions.create(
+            model="captain-mara", messages=[{"role": "user", "content": "Talk a lot."}], stream=True)
+        it = iter(stream)
+        next(it)  # the role
+        next(it)  # the first word
+        stream.close()  # the client goes away
+        assert backend.cancel.wait(30)  # the server noticed and set the turn's cancel event
+        for _ in range(300):
+            backend.gate.release()
+        assert backend.finished.wait(30)
+    assert backend.stopped == "cancelled" and backend.yielded <= 3  # of 200 words
+
+
+def test_a_full_queue_answers_503_with_retry_after():
+    backend = Gated(["a b c"], gated=True)
+    with Running(backend, max_queue=1) as server:
+        client = server.client()
+        first = client.chat.completions.create(model="captain-mara", stream=True,
+                                               messages=[{"role": "user", "content": "one"}])
+        assert backend.started.wait(30)  # the first is generating
+        second = client.chat.completions.create(model="captain-mara", stream=True,
+                                                messages=[{"role": "user", "content": "two"}])
+        assert server.app.state.queue.waiting == 1
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "three"}])
+        assert caught.value.status_code == 503 and caught.value.response.headers["retry-after"]
+        assert caught.value.body["code"] == "queue_full"
+        for _ in range(100):
+            backend.gate.release()
+        assert "".join(c.choices[0].delta.content or "" for c in first if c.choices) == "a b c"
+        assert "".join(c.choices[0].delta.content or "" for c in second if c.choices) == "a b c"
+
+
+def test_a_wrong_key_is_401_and_health_needs_none(monkeypatch):
+    with Running(Gated(["Aye."]), api_key="s3cret") as server:
+        with pytest.raises(openai.AuthenticationError):
+            server.client("wrong").chat.completions.create(model="captain-mara",
+                                                           messages=[{"role": "user", "content": "Hi"}])
+        with pytest.raises(openai.AuthenticationError):
+            server.client("wrong").models.list()
+        assert httpx.get(server.base_url.removesuffix("/v1") + "/health").json()["status"] == "ok"
+        done = server.client("s3cret").chat.completions.create(model="captain-mara",
+                                                               messages=[{"role": "user", "content": "Hi"}])
+        assert done.choices[0].message.content == "Aye."
+
+
+def test_cors_is_off_unless_an_origin_is_given(server):
+    r = httpx.options(server.base_url + "/models", headers={"Origin": "http://evil.example",
+                                                            "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in r.headers
+    with Running(Gated(["x"]), cors_origin="http://ui.example") as other:
+        r = httpx.options(other.base_url + "/models", headers={"Origin": "http://ui.example",
+                                                               "Access-Control-Request-Method": "GET"})
+        assert r.headers["access-control-allow-origin"] == "http://ui.example"
+
+
+def test_x_persona_session_stores_and_continues_the_conversation(server):
+    client = server.client(default_headers={"X-Persona-Session": "http-chat-1"})
+    client.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "My name is Ann."}])
+    client.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "Who am I?"}])
+    prompt = [m["content"] for m in server.backend.calls[-1]]
+    assert "My name is Ann." in prompt  # the stored history, not the client's, was the context
+    info, conv = Store().load("http-chat-1")
+    assert info.persona == "captain-mara"
+    assert [m.content for m in conv.messages if m.role == "user"] == ["My name is Ann.", "Who am I?"]
+
+
+def test_two_clients_see_nothing_of_each_other(server):
+    a = server.client(default_headers={"X-Persona-Session": "alice"})
+    b = server.client()
+    a.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "secret: swordfish"}])
+    b.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "What's the secret?"}])
+    a.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "Remember it."}])
+    seen_by_b = json.dumps(server.backend.calls[1])
+    assert "swordfish" not in seen_by_b and "secret" not in json.dumps(server.backend.calls[2]).replace(
+        "secret: swordfish", "")
+
+
+def test_serve_refuses_a_public_address_without_a_key():
+    out = run_cli("serve", "--host", "0.0.0.0", "--port", "0")
+    assert out.returncode == 2
+    assert "error: refusing to serve on 0.0.0.0 without an API key" in out.stderr and "hint:" in out.stderr
+    out = run_cli("serve", "--host", "0.0.0.0", "--api-key-env", "PERSONA_TEST_NO_SUCH_KEY")
+    assert out.returncode == 2 and "unset or empty" in out.stderr
