@@ -205,3 +205,34 @@ def test_count_tokens_errs_high():
 
 def _manifest(stub, model: str) -> str:
     return MINIMAL + f'id = "test-char"\n[model]\nbackend = "openai"\nbase_url = "{stub.base_url}"\nmodel = "{model}"\n'
+
+
+def test_one_persona_talks_to_another_over_http_through_persona_serve(pm, tmp_path):
+    from persona.engine import Engine
+    from persona.models.scripted import ScriptedBackend
+    from persona.packs import load_pack
+    from persona.server.app import Settings, create_app, make_server, wait_started
+
+    served = ScriptedBackend(["Ahoy, Test Char. The Lantern sails at dawn."])
+    server_engine = Engine(pm=pm, backend_loader=lambda ref, progress=None, **kw: served)
+    app = create_app(server_engine, Settings())
+    ports: list[int] = []
+    server = make_server(app, "127.0.0.1", 0, on_ready=ports.append)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_started(server)
+        url = f"http://127.0.0.1:{ports[0]}/v1"
+        client = load_pack(write_pack(tmp_path / "asker", MINIMAL + f'id = "test-char"\n[model]\nbackend = "openai"\n'
+                                      f'base_url = "{url}"\nmodel = "captain-mara"\n'))
+        engine = Engine(pm=pm)
+        chat = engine.new_chat(client)
+        result = engine.turn(chat, "When do we sail?", seed=7)
+        assert result.reply == "Ahoy, Test Char. The Lantern sails at dawn."
+        seen = " ".join(m["content"] for m in served.calls[-1])
+        assert "Mara" in seen and "When do we sail?" in seen  # captain-mara's pack ran on the far side
+        assert len(engine.store.sessions()) == 1  # and the asking persona's turn is kept here
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        app.state.queue.close()
