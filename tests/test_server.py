@@ -368,3 +368,73 @@ def test_serve_refuses_a_public_address_without_a_key():
     assert "error: refusing to serve on 0.0.0.0 without an API key" in out.stderr and "hint:" in out.stderr
     out = run_cli("serve", "--host", "0.0.0.0", "--api-key-env", "PERSONA_TEST_NO_SUCH_KEY")
     assert out.returncode == 2 and "unset or empty" in out.stderr
+
+
+def test_serve_on_a_taken_port_is_an_error_with_a_hint():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        out = run_cli("serve", "--port", str(taken.getsockname()[1]))
+    assert out.returncode == 2 and "Address already in use" in out.stderr and "hint: choose another --port" in out.stderr
+
+
+# -- the real command in a subprocess ------------------------------------------------------
+
+ECHO_PLUGIN = '''
+from persona.hookspecs import hookimpl
+from persona.models.scripted import ScriptedBackend
+
+
+class Echo(ScriptedBackend):
+    """Answers "echo: <the newest user message>"."""
+
+    def stream(self, messages, params, cancel, stats):
+        self.replies = ["echo: " + next(m["content"] for m in reversed(messages) if m["role"] == "user")]
+        yield from super().stream(messages, params, cancel, stats)
+
+
+ECHO = Echo()
+
+
+@hookimpl
+def register_backends(register):
+    register("echo", lambda base, progress=None: ECHO)
+'''
+
+
+@pytest.fixture
+def served(persona_home):
+    """`persona serve --port 0` in a subprocess, on a test backend plugin; yields its /v1 URL."""
+    import os
+    import subprocess
+    import sys
+
+    (persona_home / "plugins").mkdir(parents=True)
+    (persona_home / "plugins" / "echo.py").write_text(ECHO_PLUGIN)
+    env = {**os.environ, "PERSONA_BACKEND": "echo", "PERSONA_TEST_KEY": "k3y"}
+    proc = subprocess.Popen([sys.executable, "-m", "persona", "serve", "--port", "0", "--api-key-env",
+                             "PERSONA_TEST_KEY"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stderr.readline()
+        assert "listening on http://127.0.0.1:" in line, line
+        yield line.split("http://")[1].split()[0], env
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_persona_serve_command_serves_and_its_sessions_resume_from_the_cli(served):
+    url, env = served
+    client = openai.OpenAI(base_url=f"http://{url}", api_key="k3y", max_retries=0,
+                           default_headers={"X-Persona-Session": "from-http"})
+    done = client.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "Ahoy"}])
+    assert done.choices[0].message.content == "echo: Ahoy"
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"http://{url}", api_key="nope", max_retries=0).models.list()
+    # the conversation begun over HTTP goes on in the terminal
+    out = run_cli("ask", "captain-mara", "Still there?", "--session", "from-http", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    users = [m["content"] for m in json.loads(out.stdout)["messages"] if m["role"] == "user"]
+    assert users == ["Ahoy", "Still there?"]

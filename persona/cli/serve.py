@@ -32,6 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.max_queue < 1:
         raise InputError(f"--max-queue {args.max_queue} must be at least 1", "the default is 32")
     key = auth.api_key(args.api_key_env, args.host)  # refuses a public address without a key, before anything loads
+    sock = _bind(args.host, args.port)
     from persona.cli.common import progress
     from persona.engine import Engine
     from persona.server.app import Settings, create_app, make_server
@@ -44,7 +45,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         echo(f"persona serve: listening on http://{host}:{port}/v1  (ctrl+c stops)", file=sys.stderr, flush=True)
 
     try:
-        make_server(app, args.host, args.port, on_ready=ready).run()
+        make_server(app, args.host, args.port, on_ready=ready).run(sockets=[sock])
     finally:
         app.state.queue.close()
+        sock.close()
     return 0
+
+
+def _bind(host: str, port: int):
+    """The listening socket, bound here so a taken port or a bad address is an error with a hint."""
+    import socket
+
+    from persona.errors import PersonaError
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        raise PersonaError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                           "choose another --port (0: any free one), or stop what is using it") from None
+    sock.set_inheritable(True)
+    return sock
