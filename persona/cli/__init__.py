@@ -7,7 +7,7 @@ import os
 import sys
 
 from persona import __version__
-from persona.cli import cards, chat, data, me, packs, serve
+from persona.cli import cards, chat, data, me, packs, scale, serve
 from persona.cli.boundary import Parser, check_argv, report
 from persona.cli.common import setup_logging
 
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.register(add)
     cards.register(add)
     me.register(add)
+    scale.register(add)
     serve.register(add)
 
     # Plugins add sub-commands: cli.add_parser(...).set_defaults(func=handler).
