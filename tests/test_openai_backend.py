@@ -19,8 +19,8 @@ from tests.conftest import MINIMAL, run_cli, write_pack
 class Stub:
     """An OpenAI-compatible chat server whose behaviour the request's ``model`` picks:
     ``echo`` streams "Hello there, traveller. END more" word by word, ``die`` sends two chunks and
-    drops the connection, ``busy`` answers 503 once then works, ``slow`` streams a chunk a 50 ms
-    for 10 s and notes when the client goes away."""
+    drops the connection, ``busy`` answers 503 once then works, ``down`` always 503, ``slow`` streams
+    a chunk a 50 ms for 10 s and notes when the client goes away, ``stall`` sends one word and waits."""
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
@@ -45,7 +45,10 @@ class Stub:
             if model == "busy" and self.calls[model] == 1:
                 return JSONResponse({"error": {"message": "queue full", "type": "overloaded", "param": None,
                                                "code": None}}, status_code=503, headers={"Retry-After": "0"})
-            if model not in ("echo", "busy", "die", "slow", "mara-of-the-lantern"):
+            if model == "down":
+                return JSONResponse({"error": {"message": "overloaded", "type": "overloaded", "param": None,
+                                               "code": None}}, status_code=503, headers={"Retry-After": "0"})
+            if model not in ("echo", "busy", "die", "slow", "stall"):
                 return JSONResponse({"error": {"message": f"model {model} not found", "type": "invalid_request",
                                                "param": "model", "code": None}}, status_code=404)
 
@@ -59,6 +62,10 @@ class Stub:
                         yield "data: [DONE]\n\n"
                     finally:  # a client that goes away cancels this generator
                         self.disconnected.set()
+                    return
+                if model == "stall":  # one word, then nothing
+                    yield chunk("Hmm")
+                    await asyncio.sleep(10)
                     return
                 words = "Hello there, traveller. END more".split(" ")
                 for i, word in enumerate(words):
@@ -135,6 +142,18 @@ def test_seed_and_sampling_are_passed_through(stub):
 def test_a_503_is_retried_then_the_reply_comes(stub):
     text, _ = reply(backend(stub, "busy"))
     assert text.startswith("Hello") and stub.calls["busy"] == 2
+
+
+def test_retries_are_bounded_then_a_clear_busy_error(stub):
+    with pytest.raises(GenerationError, match=r"is busy \(HTTP 503\) after 1 retries") as err:
+        reply(backend(stub, "down", max_retries=1))
+    assert stub.calls["down"] == 2 and "max_retries" in err.value.hint
+
+
+def test_a_stalled_stream_times_out_with_a_hint(stub):
+    with pytest.raises(GenerationError, match="did not answer within 0.5 s") as err:
+        reply(backend(stub, "stall", timeout=0.5))
+    assert "[model] timeout" in err.value.hint
 
 
 def test_cancel_closes_the_stream_and_the_server_sees_the_disconnect(stub):
