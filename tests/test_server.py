@@ -297,6 +297,54 @@ def test_a_disconnect_mid_stream_cancels_the_generation():
     assert backend.stopped == "cancelled" and backend.yielded <= 3  # of 200 words
 
 
+def test_a_client_that_leaves_before_a_whole_reply_cancels_it_too():
+    import socket
+
+    backend = Gated(["w " * 200], gated=True)
+    with Running(backend) as server:
+        body = json.dumps({"model": "captain-mara", "messages": [{"role": "user", "content": "Talk."}]}).encode()
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            assert backend.started.wait(30)
+        assert backend.cancel.wait(30)
+        for _ in range(300):
+            backend.gate.release()
+        assert backend.finished.wait(30)
+    assert backend.stopped == "cancelled" and backend.yielded <= 1
+
+
+def test_a_slow_reader_does_not_hold_the_model_for_others():
+    backend = Gated(["many words " * 2000, "short one"])
+    with Running(backend) as server:
+        slow = server.client().chat.completions.create(
+            model="captain-mara", messages=[{"role": "user", "content": "Tell me everything."}], stream=True)
+        next(iter(slow))  # reads one chunk, then nothing
+        assert backend.finished.wait(30)  # its generation ran to the end anyway
+        fast = server.client().chat.completions.create(model="captain-mara",
+                                                       messages=[{"role": "user", "content": "Quick?"}])
+        assert fast.choices[0].message.content == "short one"
+        assert "".join(c.choices[0].delta.content or "" for c in slow if c.choices).endswith("words")
+        slow.close()
+
+
+def test_a_failure_mid_stream_is_an_error_event():
+    with Running(Gated(["x"])) as server:
+        server.backend.fail_with = RuntimeError("boom")
+        stream = server.client().chat.completions.create(
+            model="captain-mara", messages=[{"role": "user", "content": "Hi"}], stream=True)
+        with pytest.raises(openai.APIError) as caught:
+            list(stream)
+    assert "internal error: RuntimeError" in str(caught.value) and "Traceback" not in str(caught.value)
+
+
+def test_a_base_model_answers_raw_without_an_adapter(server):
+    done = server.client().chat.completions.create(model="base:smollm2-135m",
+                                                   messages=[{"role": "user", "content": "Hi"}])
+    assert done.choices[0].message.content == "Ahoy there, friend."
+    assert done.model_extra["persona"]["model"]["adapter"] is None and server.backend.adapter is None
+
+
 def test_a_full_queue_answers_503_with_retry_after():
     backend = Gated(["a b c"], gated=True)
     with Running(backend, max_queue=1) as server:

@@ -120,13 +120,31 @@ def create_app(engine: Engine, settings: Settings | None = None):
         if req.stream:
             return StreamingResponse(reply.stream(job, req, target, session), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        try:
-            result = await job.result()
-        finally:
-            job.cancel.set()  # a client that gave up waiting: its generation stops
+        result = await until_disconnect(request, job)
         return JSONResponse(reply.completion(result, target, session))
 
     return app
+
+
+async def until_disconnect(request, job):
+    """The job's result; a client that leaves first cancels its generation (uvicorn does not cancel a
+    handler whose client left, so the disconnect is watched for beside the job)."""
+    import asyncio
+
+    async def left() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    done, watching = asyncio.ensure_future(job.result()), asyncio.ensure_future(left())
+    try:
+        await asyncio.wait({done, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watching.cancel()
+        job.cancel.set()  # no-op once the job is done
+    if not done.done():
+        done.cancel()
+        raise ApiError(499, "the client closed the connection", code="client_closed")  # nobody reads it
+    return done.result()
 
 
 async def read_body(request, limit: int) -> bytes:
