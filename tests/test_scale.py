@@ -101,3 +101,16 @@ def test_persona_scale_vllm_prints_the_server_line_and_persona_settings():
     data = json.loads(run_cli("scale", "vllm", "--json").stdout)
     assert data[0]["loras"] == {"mara-of-the-lantern": str(MARA)} and data[0]["max_lora_rank"] == 8
     assert set(data[0]["plain"]) == {"captain-mara", "professor-thistle"}
+
+
+def test_persona_scale_vllm_on_a_gguf_only_base_is_error_and_hint(persona_home, tmp_path):
+    from tests.conftest import MINIMAL, write_pack
+
+    gguf = tmp_path / "tiny.gguf"
+    write_pack(persona_home / "personas" / "gus", MINIMAL + f'id = "gus"\n[model]\nbase = "{gguf}"\n')
+    proc = run_cli("scale", "vllm", "--base", str(gguf))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: base" in proc.stderr and "GGUF file only" in proc.stderr and "hint: pass --model" in proc.stderr
+    everything = run_cli("scale", "vllm")  # the other bases still get their line
+    assert everything.returncode == 0 and "vllm serve HuggingFaceTB/SmolLM2-135M-Instruct" in everything.stdout
+    assert f"--base {gguf} --model" in everything.stdout

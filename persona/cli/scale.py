@@ -28,11 +28,9 @@ def cmd_vllm(args: argparse.Namespace) -> int:
     for i, plan in enumerate(found):
         if i:
             echo()
-        if plan.model is None and args.base is None and len(found) > 1:
-            try:
-                plan.command()
-            except Exception as exc:  # the other bases still get their servers
-                echo(f"# base {plan.base}: {exc} ({getattr(exc, 'hint', '')})")
-                continue
-        echo(render(plan))
+        if plan.model is None and len(found) > 1:  # the other bases still get their servers
+            echo(f"# base {plan.base}: a GGUF file only, which vLLM cannot serve LoRA on; "
+                 f"`persona scale vllm --base {plan.base} --model HF_ID_OR_FOLDER`")
+            continue
+        echo(render(plan))  # a lone GGUF-only base: ModelError, error + hint
     return 0
