@@ -230,6 +230,19 @@ def test_raw_mode_uses_the_packs_adapter_and_the_clients_prompt(server):
     assert server.backend.adapter is None
 
 
+def test_raw_mode_shows_the_model_tool_traffic_as_the_packs_tools_do(server):
+    server.client().chat.completions.create(model="captain-mara:raw", tools=TOOLS, messages=[
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+            "name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "snow"}])
+    prompt = server.backend.calls[-1]
+    assert "get_weather" in prompt[0]["content"]  # the client's tools, described
+    assert prompt[2] == {"role": "assistant",
+                         "content": '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'}
+    assert prompt[3] == {"role": "tool", "content": "<tool_response>snow</tool_response>"}
+
+
 def test_bad_requests_are_openai_errors_not_tracebacks(server):
     cases = [({"model": "captain-mara"}, 400), ({"model": "captain-mara", "n": 2, "messages": [
         {"role": "user", "content": "x"}]}, 400), ({"model": "captain-mara", "temperature": 99, "messages": [
@@ -405,9 +418,9 @@ def test_two_clients_see_nothing_of_each_other(server):
     a.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "secret: swordfish"}])
     b.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "What's the secret?"}])
     a.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "Remember it."}])
-    seen_by_b = json.dumps(server.backend.calls[1])
-    assert "swordfish" not in seen_by_b and "secret" not in json.dumps(server.backend.calls[2]).replace(
-        "secret: swordfish", "")
+    seen_by_a, seen_by_b, seen_by_a_again = (json.dumps(c) for c in server.backend.calls)
+    assert "swordfish" in seen_by_a and "swordfish" not in seen_by_b
+    assert "swordfish" in seen_by_a_again and "What's the secret?" not in seen_by_a_again
 
 
 def test_serve_refuses_a_public_address_without_a_key():

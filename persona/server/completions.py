@@ -105,7 +105,7 @@ def _stored(engine: Engine, session: str) -> bool:
 
 def raw_work(engine: Engine, persona: Persona, req: ChatRequest):
     """The job for a raw-mode request: the client's messages are the prompt."""
-    messages = [{"role": m["role"], "content": m["content"]} for m in req.messages]
+    messages = [_raw_message(m) for m in req.messages]
     if req.tools:  # the client's tools are described as the pack's would be, in the first system message
         note = _client_tools_note(req.tools)
         if messages[0]["role"] == "system":
@@ -119,6 +119,17 @@ def raw_work(engine: Engine, persona: Persona, req: ChatRequest):
                                **req.overrides)
 
     return work
+
+
+def _raw_message(m: dict[str, Any]) -> dict[str, str]:
+    """A client message as the model sees it: tool traffic in the Hermes tags the pack's own tools use."""
+    from persona.context import to_model_message
+
+    if m["role"] == "tool":
+        return to_model_message(Message("observation", m["content"]))
+    calls = [to_model_message(Message.function_call(c["name"], c["arguments"], c["id"]))["content"]
+             for c in m.get("tool_calls") or []]
+    return {"role": m["role"], "content": "\n".join(filter(None, [m["content"], *calls]))}
 
 
 # -- the response shapes (openai/types/chat/chat_completion*.py) --------------------------
