@@ -48,7 +48,7 @@ class Stub:
             if model == "down":
                 return JSONResponse({"error": {"message": "overloaded", "type": "overloaded", "param": None,
                                                "code": None}}, status_code=503, headers={"Retry-After": "0"})
-            if model not in ("echo", "busy", "die", "slow", "stall"):
+            if model not in ("echo", "busy", "die", "slow", "stall", "smollm2-135m"):
                 return JSONResponse({"error": {"message": f"model {model} not found", "type": "invalid_request",
                                                "param": "model", "code": None}}, status_code=404)
 
@@ -185,6 +185,17 @@ def test_an_unknown_model_names_it(stub):
     with pytest.raises(ModelError, match="has no model 'nobody'") as err:
         reply(backend(stub, "nobody"))
     assert "persona scale vllm" in err.value.hint
+
+
+def test_persona_ask_with_backend_openai_replies_from_the_server(stub):
+    proc = run_cli("ask", "captain-mara", "Who are you?", "--backend", "openai", "--seed", "5", "--json",
+                   env={"PERSONA_OPENAI_BASE_URL": stub.base_url})
+    assert proc.returncode == 0, proc.stderr
+    turn = json.loads(proc.stdout)
+    assert turn["reply"] == "Hello there, traveller. END more" and turn["timings"]["backend"] == "openai"
+    sent = stub.requests[-1]
+    assert sent["model"] == "smollm2-135m" and sent["seed"] == 5  # a pack without an adapter asks for its base
+    assert sent["messages"][0]["role"] == "system" and sent["messages"][-1]["content"] == "Who are you?"
 
 
 def test_an_unreachable_server_is_error_and_hint_with_exit_2():
