@@ -113,6 +113,15 @@ def test_chat_with_a_pack_returns_an_openai_completion(server):
     assert Store().sessions() == []  # stateless: nothing stored
 
 
+def test_persona_mode_runs_the_packs_own_tools_and_analysis_server_side(server):
+    done = server.client().chat.completions.create(model="captain-mara",
+                                                   messages=[{"role": "user", "content": "/roll 2d6"}])
+    prompt = [m["content"] for m in server.backend.calls[-1]]
+    assert any(c.startswith("<tool_response>") and "2d6" in c for c in prompt)  # roll_dice ran here
+    assert done.choices[0].finish_reason == "stop"
+    assert done.model_extra["persona"]["sentiment"]["label"] in ("positive", "neutral", "negative")
+
+
 def test_client_system_messages_follow_the_packs(server):
     server.client().chat.completions.create(model="captain-mara", messages=[
         {"role": "system", "content": "Keep it short."}, {"role": "system", "content": "Speak in rhyme."},
@@ -250,6 +259,9 @@ def test_bad_requests_are_openai_errors_not_tracebacks(server):
     for body, status in cases:
         r = httpx.post(server.base_url + "/chat/completions", json=body)
         assert r.status_code == status and set(r.json()["error"]) == {"message", "type", "param", "code"}
+    for r, status in [(httpx.get(server.base_url + "/chat/completions"), 405),
+                      (httpx.get(server.base_url + "/nothing-here"), 404)]:
+        assert r.status_code == status and set(r.json()["error"]) == {"message", "type", "param", "code"}
     r = httpx.post(server.base_url + "/chat/completions", content=b"{not json")
     assert r.status_code == 400 and "Traceback" not in r.text
     r = httpx.post(server.base_url + "/chat/completions", content=b"x" * (5 * 1024 * 1024))
@@ -265,8 +277,6 @@ def test_a_generation_failure_is_500_without_a_traceback(server):
 
 def test_eight_concurrent_streams_get_whole_uninterleaved_replies():
     replies = [f"reply number {i} " + " ".join(f"w{i}_{k}" for k in range(20)) for i in range(8)]
-    backend = Gated(["unused"])
-
     def reply_for(messages):  # each client's reply is named in its own message
         return replies[int(messages[-1]["content"].split()[-1])]
 
@@ -378,7 +388,7 @@ def test_a_full_queue_answers_503_with_retry_after():
         assert "".join(c.choices[0].delta.content or "" for c in second if c.choices) == "a b c"
 
 
-def test_a_wrong_key_is_401_and_health_needs_none(monkeypatch):
+def test_a_wrong_key_is_401_and_health_needs_none():
     with Running(Gated(["Aye."]), api_key="s3cret") as server:
         with pytest.raises(openai.AuthenticationError):
             server.client("wrong").chat.completions.create(model="captain-mara",

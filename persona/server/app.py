@@ -2,7 +2,7 @@
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from persona.engine import Engine
@@ -37,7 +37,6 @@ class Settings:
     cors_origin: str | None = None
     max_body: int = schema.MAX_BODY_BYTES
     packs: dict[str, Persona] | None = None  # default: every pack discovered at start-up
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def create_app(engine: Engine, settings: Settings | None = None):
