@@ -18,6 +18,9 @@ VLLM_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 VLLM_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 DEFAULT_PORT = 8000
 MAX_MODEL_LEN = 8192  # SmolLM2's window; persona's [model] n_ctx is set to the same
+# Adapters active in one batch: each slot costs GPU memory at --max-lora-rank, so more packs than
+# this wait in CPU memory (--max-cpu-loras) and are swapped in per batch.
+MAX_GPU_LORAS = 16
 
 
 def round_rank(rank: int) -> int:
@@ -89,7 +92,10 @@ class Plan:
         if self.loras:
             args += ["--enable-lora", "--lora-modules",
                      *(f"{name}={path}" for name, path in self.loras.items()),
-                     "--max-loras", str(len(self.loras)), "--max-lora-rank", str(round_rank(self.rank))]
+                     "--max-loras", str(min(len(self.loras), MAX_GPU_LORAS)),
+                     "--max-lora-rank", str(round_rank(self.rank))]
+            if len(self.loras) > MAX_GPU_LORAS:
+                args += ["--max-cpu-loras", str(len(self.loras))]
         return args
 
     def base_url(self) -> str:

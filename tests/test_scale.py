@@ -114,3 +114,14 @@ def test_persona_scale_vllm_on_a_gguf_only_base_is_error_and_hint(persona_home, 
     everything = run_cli("scale", "vllm")  # the other bases still get their line
     assert everything.returncode == 0 and "vllm serve HuggingFaceTB/SmolLM2-135M-Instruct" in everything.stdout
     assert f"--base {gguf} --model" in everything.stdout
+
+
+def test_more_packs_than_gpu_slots_wait_in_cpu_memory(tmp_path):
+    from persona.scale import MAX_GPU_LORAS
+
+    n = MAX_GPU_LORAS + 4
+    packs = {f"p{i:02}": SimpleNamespace(id=f"p{i:02}", base="smollm2-135m", adapter=_adapter(tmp_path / f"a{i}", 16))
+             for i in range(n)}
+    args = plans(packs)[0].command()
+    assert args[args.index("--max-loras") + 1] == str(MAX_GPU_LORAS)
+    assert args[args.index("--max-cpu-loras") + 1] == str(n) and args.count("--lora-modules") == 1
