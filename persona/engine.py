@@ -227,6 +227,8 @@ class Engine(BranchingMixin):
             # Nothing of a failed turn is kept: the store and the chat stay as they were.
             del chat.conversation.messages[max(before, chat.stored):]
             raise
+        finally:
+            self._client_tools = set()  # regenerate and swipe run the pack's tools only
 
     def _turn(self, chat: Chat, text: str, on_token: Callable[[str], None] | None,
               cancel: threading.Event, overrides: dict[str, Any]) -> TurnResult:
@@ -343,6 +345,8 @@ class Engine(BranchingMixin):
         except BaseException:
             del chat.conversation.messages[max(before, chat.stored):]
             raise
+        finally:
+            self._client_tools = set()
 
     def raw_turn(self, persona: Persona, messages: list[dict[str, str]], on_token: Callable[[str], None] | None = None,
                  cancel: threading.Event | None = None, client_tools: frozenset[str] | set[str] = frozenset(),
