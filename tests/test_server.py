@@ -132,6 +132,15 @@ def test_client_system_messages_follow_the_packs(server):
     assert contents.index("Keep it short.") < contents.index("Speak in rhyme.") < contents.index("Hello")
 
 
+def test_system_messages_after_the_last_user_message_are_kept_before_it(server):
+    """SillyTavern sends its post-history instructions as a system message after the user's."""
+    done = server.client().chat.completions.create(model="captain-mara", messages=[
+        {"role": "user", "content": "Hello"}, {"role": "system", "content": "[Stay in character.]"}])
+    assert done.choices[0].finish_reason == "stop"
+    contents = [m["content"] for m in server.backend.calls[-1]]
+    assert contents[-1] == "Hello" and "[Stay in character.]" in contents
+
+
 def test_streaming_sends_role_first_then_deltas_then_usage(server):
     chunks = list(server.client().chat.completions.create(
         model="captain-mara", messages=[{"role": "user", "content": "Hi"}], stream=True,

@@ -68,9 +68,13 @@ def _history(chat: Chat, messages: list[dict[str, Any]]) -> None:
 def persona_work(engine: Engine, pack: Persona, req: ChatRequest, session: str | None):
     """The job for a persona-mode request: the full turn, in a Chat of its own."""
     tools = {t["name"] for t in req.tools}
-    last = req.messages[-1]
+    end = len(req.messages)
+    while end > 1 and req.messages[end - 1]["role"] == "system":
+        end -= 1  # SillyTavern's post-history instructions: kept, just before the new message
+    last, trailing = req.messages[end - 1], req.messages[end:]
     if last["role"] not in ("user", "tool"):
         raise ApiError(400, "the last message must be from the user (or a tool result)", param="messages")
+    history = req.messages[:end - 1] + trailing if last["role"] == "user" else req.messages
 
     def work(on_token: Callable[[str], None], cancel) -> TurnResult:
         if session is not None and _stored(engine, session):
@@ -84,7 +88,7 @@ def persona_work(engine: Engine, pack: Persona, req: ChatRequest, session: str |
                 chat.session_id = session
             if req.tools:
                 chat.conversation.add("system", _client_tools_note(req.tools))
-            _history(chat, req.messages[:-1] if last["role"] == "user" else req.messages)
+            _history(chat, history)
         if last["role"] == "user":
             return engine.turn(chat, last["content"], on_token=on_token, cancel=cancel, client_tools=tools,
                                **req.overrides)
