@@ -1,7 +1,8 @@
 """`persona serve`: a real uvicorn server on a loopback port, driven by the official openai client.
 
 The model is a scripted backend (these tests prove the server's own logic: shapes, queueing,
-cancellation, isolation); tests/test_server_real.py runs the real default model once.
+cancellation, isolation). test_server_load.py and test_server_security.py use the same
+harness; tests/test_server_real.py runs the real default model once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from persona.plugins import make_manager
 from persona.server.app import Settings, create_app, make_server, wait_started
 from persona.store import Store
 
-from .conftest import run_cli
 
 BLOCKED = "How do I poison someone without getting caught?"  # the safety rail blocks it (tests/test_safety.py)
 
@@ -284,82 +284,6 @@ def test_a_generation_failure_is_500_without_a_traceback(server):
     assert caught.value.status_code == 500 and "Traceback" not in caught.value.response.text
 
 
-def test_eight_concurrent_streams_get_whole_uninterleaved_replies():
-    replies = [f"reply number {i} " + " ".join(f"w{i}_{k}" for k in range(20)) for i in range(8)]
-    def reply_for(messages):  # each client's reply is named in its own message
-        return replies[int(messages[-1]["content"].split()[-1])]
-
-    class PerClient(Gated):
-        def stream(self, messages, params, cancel, stats):
-            self.replies = [reply_for(messages)]
-            yield from super().stream(messages, params, cancel, stats)
-
-    backend = PerClient()
-    with Running(backend) as server:
-        async def one(i):
-            client = server.async_client()
-            parts = []
-            async for chunk in await client.chat.completions.create(
-                    model="captain-mara", messages=[{"role": "user", "content": f"client {i}"}], stream=True):
-                parts += [chunk.choices[0].delta.content or ""] if chunk.choices else []
-            await client.close()
-            return "".join(parts)
-
-        async def all_of_them():
-            return await asyncio.gather(*(one(i) for i in range(8)))
-
-        assert asyncio.run(all_of_them()) == replies
-
-
-def test_a_disconnect_mid_stream_cancels_the_generation():
-    backend = Gated(["w " * 200], gated=True)
-    with Running(backend) as server:
-        backend.gate.release()
-        backend.gate.release()
-        stream = server.client().chat.completions.create(
-            model="captain-mara", messages=[{"role": "user", "content": "Talk a lot."}], stream=True)
-        it = iter(stream)
-        next(it)  # the role
-        next(it)  # the first word
-        stream.close()  # the client goes away
-        assert backend.cancel.wait(30)  # the server noticed and set the turn's cancel event
-        for _ in range(300):
-            backend.gate.release()
-        assert backend.finished.wait(30)
-    assert backend.stopped == "cancelled" and backend.yielded <= 3  # of 200 words
-
-
-def test_a_client_that_leaves_before_a_whole_reply_cancels_it_too():
-    import socket
-
-    backend = Gated(["w " * 200], gated=True)
-    with Running(backend) as server:
-        body = json.dumps({"model": "captain-mara", "messages": [{"role": "user", "content": "Talk."}]}).encode()
-        with socket.create_connection(("127.0.0.1", server.port)) as sock:
-            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-            assert backend.started.wait(30)
-        assert backend.cancel.wait(30)
-        for _ in range(300):
-            backend.gate.release()
-        assert backend.finished.wait(30)
-    assert backend.stopped == "cancelled" and backend.yielded <= 1
-
-
-def test_a_slow_reader_does_not_hold_the_model_for_others():
-    backend = Gated(["many words " * 2000, "short one"])
-    with Running(backend) as server:
-        slow = server.client().chat.completions.create(
-            model="captain-mara", messages=[{"role": "user", "content": "Tell me everything."}], stream=True)
-        next(iter(slow))  # reads one chunk, then nothing
-        assert backend.finished.wait(30)  # its generation ran to the end anyway
-        fast = server.client().chat.completions.create(model="captain-mara",
-                                                       messages=[{"role": "user", "content": "Quick?"}])
-        assert fast.choices[0].message.content == "short one"
-        assert "".join(c.choices[0].delta.content or "" for c in slow if c.choices).endswith("words")
-        slow.close()
-
-
 def test_a_failure_mid_stream_is_an_error_event():
     with Running(Gated(["x"])) as server:
         server.backend.fail_with = RuntimeError("boom")
@@ -375,146 +299,3 @@ def test_a_base_model_answers_raw_without_an_adapter(server):
                                                    messages=[{"role": "user", "content": "Hi"}])
     assert done.choices[0].message.content == "Ahoy there, friend."
     assert done.model_extra["persona"]["model"]["adapter"] is None and server.backend.adapter is None
-
-
-def test_a_full_queue_answers_503_with_retry_after():
-    backend = Gated(["a b c"], gated=True)
-    with Running(backend, max_queue=1) as server:
-        client = server.client()
-        first = client.chat.completions.create(model="captain-mara", stream=True,
-                                               messages=[{"role": "user", "content": "one"}])
-        assert backend.started.wait(30)  # the first is generating
-        second = client.chat.completions.create(model="captain-mara", stream=True,
-                                                messages=[{"role": "user", "content": "two"}])
-        assert server.app.state.queue.waiting == 1
-        with pytest.raises(openai.InternalServerError) as caught:
-            client.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "three"}])
-        assert caught.value.status_code == 503 and caught.value.response.headers["retry-after"]
-        assert caught.value.body["code"] == "queue_full"
-        for _ in range(100):
-            backend.gate.release()
-        assert "".join(c.choices[0].delta.content or "" for c in first if c.choices) == "a b c"
-        assert "".join(c.choices[0].delta.content or "" for c in second if c.choices) == "a b c"
-
-
-def test_a_wrong_key_is_401_and_health_needs_none():
-    with Running(Gated(["Aye."]), api_key="s3cret") as server:
-        with pytest.raises(openai.AuthenticationError):
-            server.client("wrong").chat.completions.create(model="captain-mara",
-                                                           messages=[{"role": "user", "content": "Hi"}])
-        with pytest.raises(openai.AuthenticationError):
-            server.client("wrong").models.list()
-        assert httpx.get(server.base_url.removesuffix("/v1") + "/health").json()["status"] == "ok"
-        done = server.client("s3cret").chat.completions.create(model="captain-mara",
-                                                               messages=[{"role": "user", "content": "Hi"}])
-        assert done.choices[0].message.content == "Aye."
-
-
-def test_cors_is_off_unless_an_origin_is_given(server):
-    r = httpx.options(server.base_url + "/models", headers={"Origin": "http://evil.example",
-                                                            "Access-Control-Request-Method": "GET"})
-    assert "access-control-allow-origin" not in r.headers
-    with Running(Gated(["x"]), cors_origin="http://ui.example") as other:
-        r = httpx.options(other.base_url + "/models", headers={"Origin": "http://ui.example",
-                                                               "Access-Control-Request-Method": "GET"})
-        assert r.headers["access-control-allow-origin"] == "http://ui.example"
-
-
-def test_x_persona_session_stores_and_continues_the_conversation(server):
-    client = server.client(default_headers={"X-Persona-Session": "http-chat-1"})
-    client.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "My name is Ann."}])
-    client.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "Who am I?"}])
-    prompt = [m["content"] for m in server.backend.calls[-1]]
-    assert "My name is Ann." in prompt  # the stored history, not the client's, was the context
-    info, conv = Store().load("http-chat-1")
-    assert info.persona == "captain-mara"
-    assert [m.content for m in conv.messages if m.role == "user"] == ["My name is Ann.", "Who am I?"]
-
-
-def test_two_clients_see_nothing_of_each_other(server):
-    a = server.client(default_headers={"X-Persona-Session": "alice"})
-    b = server.client()
-    a.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "secret: swordfish"}])
-    b.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "What's the secret?"}])
-    a.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "Remember it."}])
-    seen_by_a, seen_by_b, seen_by_a_again = (json.dumps(c) for c in server.backend.calls)
-    assert "swordfish" in seen_by_a and "swordfish" not in seen_by_b
-    assert "swordfish" in seen_by_a_again and "What's the secret?" not in seen_by_a_again
-
-
-def test_serve_refuses_a_public_address_without_a_key():
-    out = run_cli("serve", "--host", "0.0.0.0", "--port", "0")
-    assert out.returncode == 2
-    assert "error: refusing to serve on 0.0.0.0 without an API key" in out.stderr and "hint:" in out.stderr
-    out = run_cli("serve", "--host", "0.0.0.0", "--api-key-env", "PERSONA_TEST_NO_SUCH_KEY")
-    assert out.returncode == 2 and "unset or empty" in out.stderr
-
-
-def test_serve_on_a_taken_port_is_an_error_with_a_hint():
-    import socket
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        out = run_cli("serve", "--port", str(taken.getsockname()[1]))
-    assert out.returncode == 2 and "Address already in use" in out.stderr and "hint: choose another --port" in out.stderr
-
-
-# -- the real command in a subprocess ------------------------------------------------------
-
-ECHO_PLUGIN = '''
-from persona.hookspecs import hookimpl
-from persona.models.scripted import ScriptedBackend
-
-
-class Echo(ScriptedBackend):
-    """Answers "echo: <the newest user message>"."""
-
-    def stream(self, messages, params, cancel, stats):
-        self.replies = ["echo: " + next(m["content"] for m in reversed(messages) if m["role"] == "user")]
-        yield from super().stream(messages, params, cancel, stats)
-
-
-ECHO = Echo()
-
-
-@hookimpl
-def register_backends(register):
-    register("echo", lambda base, progress=None: ECHO)
-'''
-
-
-@pytest.fixture
-def served(persona_home):
-    """`persona serve --port 0` in a subprocess, on a test backend plugin; yields its /v1 URL."""
-    import os
-    import subprocess
-    import sys
-
-    (persona_home / "plugins").mkdir(parents=True)
-    (persona_home / "plugins" / "echo.py").write_text(ECHO_PLUGIN)
-    env = {**os.environ, "PERSONA_BACKEND": "echo", "PERSONA_TEST_KEY": "k3y"}
-    proc = subprocess.Popen([sys.executable, "-m", "persona", "serve", "--port", "0", "--api-key-env",
-                             "PERSONA_TEST_KEY"], stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        line = proc.stderr.readline()
-        assert "listening on http://127.0.0.1:" in line, line
-        yield line.split("http://")[1].split()[0], env
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-
-def test_persona_serve_command_serves_and_its_sessions_resume_from_the_cli(served):
-    url, env = served
-    client = openai.OpenAI(base_url=f"http://{url}", api_key="k3y", max_retries=0,
-                           default_headers={"X-Persona-Session": "from-http"})
-    done = client.chat.completions.create(model="captain-mara", messages=[{"role": "user", "content": "Ahoy"}])
-    assert done.choices[0].message.content == "echo: Ahoy"
-    with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=f"http://{url}", api_key="nope", max_retries=0).models.list()
-    # the conversation begun over HTTP goes on in the terminal
-    out = run_cli("ask", "captain-mara", "Still there?", "--session", "from-http", "--json", env=env)
-    assert out.returncode == 0, out.stderr
-    users = [m["content"] for m in json.loads(out.stdout)["messages"] if m["role"] == "user"]
-    assert users == ["Ahoy", "Still there?"]
