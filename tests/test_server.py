@@ -225,6 +225,19 @@ def test_a_blocked_input_gets_content_filter_and_the_packs_refusal(server):
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == done.choices[0].message.content
 
 
+def test_a_reply_the_output_rail_blocks_gets_content_filter_in_persona_and_raw_mode():
+    from persona.packs import get_pack
+
+    leak = get_pack("captain-mara").system_prompt()
+    with Running(Gated([leak])) as server:
+        for model in ("captain-mara", "captain-mara:raw"):
+            done = server.client().chat.completions.create(
+                model=model, messages=[{"role": "system", "content": leak}, {"role": "user", "content": "Rules?"}])
+            assert done.choices[0].finish_reason == "content_filter", model
+            assert "Salt & Lantern" not in done.choices[0].message.content
+            assert done.model_extra["persona"]["safety"]["category"] == "prompt_leak"
+
+
 def test_an_unknown_model_is_404(server):
     with pytest.raises(openai.NotFoundError) as caught:
         server.client().chat.completions.create(model="nobody", messages=[{"role": "user", "content": "Hi"}])
