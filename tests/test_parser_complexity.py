@@ -19,13 +19,14 @@ from re import _parser as sre_parse
 import pytest
 
 from persona import lore_book, lore_match
+from persona.data import chunk as C
 from persona.data import extract as X
 from persona.data import formats as F
 
 REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
 # Patterns that only ever see a few characters: a slice formats.py cuts first, or a lore key.
 BOUNDED_INPUT = {"ZH_BEFORE": 24, "EN_BEFORE": 60, "_ZH_ADVERBS": 10, "_REGEX_KEY": lore_book.MAX_KEY_CHARS}
-MODULES = [F, X, lore_book, lore_match]
+MODULES = [F, X, C, lore_book, lore_match]
 PARSERS = [F.parse_zh_script, F.parse_stageplay, F.parse_fountain, F.parse_prose, X.detect]
 
 
