@@ -14,14 +14,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from persona.chat import Chat, TurnResult
 from persona.conversation import Conversation, Message
 from persona.errors import InputError
 from persona.store import SessionMoved, new_session_id
 
-if TYPE_CHECKING:
-    from persona.engine import Chat, TurnResult
 
 MOVED_NOTICE = ("another persona process added to this session meanwhile: your turn was saved after "
                 "its messages, and the conversation was reloaded")
@@ -94,8 +93,6 @@ class BranchingMixin:
             msgs[u + 1:] = previous
             raise
         chat.stored, chat.head = len(msgs), head
-        from persona.engine import TurnResult
-
         return TurnResult(reply.content, msgs[u + 1:], timings, report, stopped)
 
     def swipe(self, chat: Chat, step: int) -> tuple[int, int] | None:
@@ -122,8 +119,6 @@ class BranchingMixin:
             raise InputError("only a message you wrote can be edited", "pick one of your own messages")
         copied = [Message(m.role, m.content, name=m.name, tool_call=m.tool_call, metadata=dict(m.metadata))
                   for m in msgs[:index]]
-        from persona.engine import Chat
-
         branch = Chat(chat.persona, Conversation(copied, list(chat.conversation.tools)), new_session_id(),
                       parent=chat.session_id)
         return branch, self.turn(branch, text, **kwargs)

@@ -13,61 +13,32 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
+from persona import authors_note, macros, user_personas
 from persona.branching import MOVED_NOTICE, BranchingMixin
-from persona import authors_note
+from persona.chat import Chat, TurnResult
 from persona.context import ContextReport, assemble, split_notes, split_placed, to_model_message
 from persona.conversation import Conversation, Message
-from persona import macros, user_personas
+from persona.engine_api import BLOCKED_REPLY, ApiMixin
+from persona.engine_user import UserMixin
 from persona.errors import InputError, ModelError
 from persona.models import BACKENDS, GenerationParams, Stats, load_backend
 from persona.models.base import Backend
 from persona.packs import Persona
 from persona.store import Store, new_session_id
-from persona.user_personas import UserPersona
 from persona.tools import Tool, ToolCall, ToolCallHider, ToolContext, ToolError, describe, parse_tool_calls, run_tool
+from persona.user_personas import UserPersona
 from persona.verdict import Verdict
 
 log = logging.getLogger("persona")
 MAX_MESSAGE_CHARS = 16_000
-BLOCKED_REPLY = "(This message was blocked by a safety rail.)"
 MAX_TOOL_ROUNDS = 3  # model tool calls per turn; then it must answer
 
 
-@dataclass
-class Chat:
-    """One conversation with one persona; what a front end holds on to."""
-
-    persona: Persona
-    conversation: Conversation
-    session_id: str
-    stored: int = 0  # messages already in the store
-    parent: str | None = None  # the session this one was forked from (a branch)
-    head: int = 0  # the store's newest row id of this session when last read: shows other writers
-    note: dict | None = None  # the author's note (persona/authors_note.py); read from the messages once
-    note_read: bool = False
-    user: UserPersona | None = None  # who the user is in this chat; None: as recorded, else the engine's
-
-    @property
-    def pending(self) -> list[Message]:
-        return self.conversation.messages[self.stored:]
-
-
-@dataclass
-class TurnResult:
-    reply: str
-    messages: list[Message]  # this turn's new messages
-    timings: dict[str, Any] = field(default_factory=dict)
-    context: ContextReport | None = None
-    stopped: str = ""
-    concurrent: bool = False  # another process wrote to the session meanwhile; the chat was reloaded
-
-
-class Engine(BranchingMixin):
+class Engine(UserMixin, ApiMixin, BranchingMixin):
     def __init__(self, pm: pluggy.PluginManager | None = None, store: Store | None = None,
                  backend_loader: Callable[..., Backend] = load_backend,
                  progress: Callable[[str], None] | None = None, user_name: str = "User",
@@ -130,59 +101,6 @@ class Engine(BranchingMixin):
         return Chat(persona, conv, session_id, stored=len(conv.messages), head=head, user=user)
 
     # -- the user persona and macros ---------------------------------------------------
-
-    def user_of(self, chat: Chat) -> UserPersona:
-        """The chat's user persona: set, else the last one its messages recorded, else the engine's."""
-        if chat.user is None:
-            name = next((m.metadata["user_persona"] for m in reversed(chat.conversation.messages)
-                         if isinstance(m.metadata.get("user_persona"), str)), None)
-            chat.user = user_personas.lookup(name) if name else self.user
-        return chat.user
-
-    def set_user(self, chat: Chat, user: UserPersona) -> None:
-        """Speak as ``user`` from the next turn on (recorded on each user message, so a resume keeps it)."""
-        chat.user = user
-
-    def macro_context(self, chat: Chat, params: GenerationParams | None = None) -> macros.MacroContext:
-        """What ``{{macros}}`` expand to in this chat now (persona/macros.py)."""
-        import datetime as dt
-
-        msgs = [m for m in chat.conversation.messages
-                if m.role in ("user", "assistant") and m.metadata.get("context", True)]
-        users = [m for m in msgs if m.role == "user"]
-        sent = users[-2].metadata.get("sent") if len(users) > 1 else None
-        now = self.clock()
-        system = chat.conversation.messages[0] if chat.conversation.messages else None
-        pick = (system.metadata.get("pick_seed") if system is not None and system.role == "system" else None)
-        return macros.MacroContext(
-            char=getattr(chat.persona, "nickname", None) or chat.persona.name, user=self.user_of(chat).name,
-            chat_id=pick if isinstance(pick, str) else chat.session_id,
-            seed=params.seed if params is not None else None, turn=len(chat.conversation.messages),
-            clock=lambda: dt.datetime.fromtimestamp(now),
-            last_message=msgs[-1].content if msgs else "",
-            last_user_message=users[-1].content if users else "",
-            last_char_message=next((m.content for m in reversed(msgs) if m.role == "assistant"), ""),
-            idle_seconds=now - sent if isinstance(sent, (int, float)) else None)
-
-    def _user_description(self, chat: Chat, system: dict | None) -> dict | None:
-        """SillyTavern's default: the user persona's description ends the story string (system prompt)."""
-        description = self.user_of(chat).description.strip()
-        if not description:
-            return system
-        text = chat.persona.render(description)
-        if system is None:
-            return {"role": "system", "content": text}
-        return {**system, "content": "\n\n".join(filter(None, [system["content"].rstrip(), text]))}
-
-    def set_note(self, chat: Chat, text: str | None = None, depth: int | None = None,
-                 off: bool = False) -> dict | None:
-        """Change the chat's author's note (``/note``); a stored chat keeps it at once."""
-        note = authors_note.update(chat, text, depth, off)
-        if chat.stored:  # on the newest stored message: a resume before the next turn still has it
-            last = chat.conversation.messages[chat.stored - 1]
-            last.metadata[authors_note.KEY] = dict(note) if note is not None else None
-            self.store.update_message(chat.session_id, chat.stored - 1, last, head=chat.head)
-        return note
 
     # -- the turn --------------------------------------------------------------------
 
@@ -330,59 +248,6 @@ class Engine(BranchingMixin):
             elif verdict.text is not None:
                 reply.content = verdict.text
         return reply
-
-    def respond(self, chat: Chat, on_token: Callable[[str], None] | None = None,
-                cancel: threading.Event | None = None, client_tools: frozenset[str] | set[str] = frozenset(),
-                **overrides: Any) -> TurnResult:
-        """Answer the chat as it stands, without a new user message (its last message is the
-        result of a tool the client ran); stored like a turn."""
-        before = len(chat.conversation.messages)
-        self._on_tool, self._client_tools = None, set(client_tools)
-        try:
-            reply, timings, report, stopped = self._respond(chat, on_token, cancel or threading.Event(),
-                                                            overrides, [], time.perf_counter())
-            return self._finish(chat, reply, timings, report, stopped)
-        except BaseException:
-            del chat.conversation.messages[max(before, chat.stored):]
-            raise
-        finally:
-            self._client_tools = set()
-
-    def raw_turn(self, persona: Persona, messages: list[dict[str, str]], on_token: Callable[[str], None] | None = None,
-                 cancel: threading.Event | None = None, client_tools: frozenset[str] | set[str] = frozenset(),
-                 **overrides: Any) -> TurnResult:
-        """Generate from a prompt the caller built (``persona serve``'s raw mode): only the pack's
-        adapter and sampling apply, and both safety rails run. Nothing is stored."""
-        conv = Conversation([Message(m["role"], m["content"]) for m in messages
-                             if m["role"] in ("system", "user", "assistant")])
-        last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-        verdict = self._moderate("moderate_input", last_user, persona, conv) if last_user.strip() else None
-        if verdict and verdict.action == "block":
-            reply = Message("assistant", verdict.reply or BLOCKED_REPLY,
-                            metadata={"safety": verdict.record("input"), "generated": False})
-            return TurnResult(reply.content, [reply], stopped="blocked")
-        backend = self.backend_for(persona)
-        params = GenerationParams.from_sampling(persona.sampling, **overrides)
-        if backend.count_tokens(messages) > backend.context_window - params.max_new_tokens:
-            raise InputError(f"the prompt does not fit {persona.base}'s context window of "
-                             f"{backend.context_window} tokens with max_tokens {params.max_new_tokens}",
-                             "send fewer or shorter messages, or a smaller max_tokens")
-        stats, parts, hider = Stats(), [], ToolCallHider(on_token)
-        for chunk in backend.stream(messages, params, cancel or threading.Event(), stats):
-            parts.append(chunk)
-            hider(chunk)
-        text = "".join(parts).strip()
-        visible, calls = parse_tool_calls(text) if client_tools else (text, [])
-        calls = [c for c in calls if c.name in client_tools]
-        hider.finish(bool(calls))
-        reply = self._moderated_reply(visible.strip() if calls else text, persona, conv)
-        if calls and "safety" not in reply.metadata:
-            reply.metadata["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]
-            stats.stopped = "tool_calls"
-        reply.metadata["model"] = {"base": backend.model_id, "adapter": persona.id if persona.adapter else None}
-        timings = {"prompt_tokens": stats.prompt_tokens, "new_tokens": stats.new_tokens,
-                   "backend": getattr(backend, "name", "?")}
-        return TurnResult(reply.content, [reply], timings, stopped=stats.stopped)
 
     def _generate(self, chat: Chat, backend: Backend, params: GenerationParams,
                   on_token: Callable[[str], None], cancel: threading.Event):
