@@ -17,6 +17,10 @@ from typing import Any
 _MULTI_LINE = {c: chr(0x2400 + c) for c in range(0x20) if c not in (0x09, 0x0A)}
 _MULTI_LINE[0x7F] = "\u2421"
 _MULTI_LINE.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
+# Bidi embeddings, overrides and isolates (U+202A-202E, U+2066-2069) reorder what is shown
+# after them ("Trojan Source"): a pack name could display as another. Shown as \u202e text;
+# right-to-left scripts need none of them to display correctly.
+_MULTI_LINE.update({c: f"\\u{c:04x}" for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]})
 # A table cell or a `key: value` line: a newline or tab in it would fake a row.
 _ONE_LINE = {**_MULTI_LINE, 0x09: "\u2409", 0x0A: "\u240a"}
 

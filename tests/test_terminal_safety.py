@@ -97,6 +97,14 @@ def test_sanitize_shows_every_control_character_and_keeps_text():
         assert sanitize(shown, one_line) == shown  # idempotent: safe to apply at every layer
 
 
+def test_bidi_overrides_are_shown_so_a_name_cannot_display_as_another():
+    spoof = "Mara\u202egnp.exe\u2066x\u2069"  # RLO would show "Maraexe.png"
+    shown = sanitize(spoof)
+    assert not set(shown) & {chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+    assert shown == "Mara\\u202egnp.exe\\u2066x\\u2069" and sanitize(shown) == shown
+    assert sanitize("שלום עולם, مرحبا") == "שלום עולם, مرحبا"  # right-to-left text needs no override
+
+
 def test_sanitizing_a_stream_chunk_by_chunk_equals_sanitizing_it_whole():
     text = REPLY + "\x9d0;title\x9c"
     whole = sanitize(text)
