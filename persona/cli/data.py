@@ -60,6 +60,45 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chunk(args: argparse.Namespace) -> int:
+    from persona import outfile
+    from persona.data.chunk import chunk_file
+
+    out = outfile.check(args.output, force=True)
+    chunks, encoding = chunk_file(args.file, args.size, args.lang)
+    outfile.write(out, "".join(c.to_json() + "\n" for c in chunks), force=True)
+    summary = {"encoding": encoding, "chunks": len(chunks), "chapters": len({c.chapter for c in chunks if c.chapter}),
+               "longest": max(len(c.text) for c in chunks), "output": str(out)}
+    if args.json:
+        print_json(summary)
+    else:
+        echo(f"encoding: {encoding}\n{len(chunks)} chunks ({summary['chapters']} chapters, longest "
+             f"{summary['longest']} characters) → {out}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from persona.data.chunk import read_chunks
+    from persona.data.synth import make_teacher, synth
+
+    chunks = read_chunks(args.file)
+    lang = args.lang or ("zh" if sum("\u4e00" <= ch <= "\u9fff" for ch in chunks[0].text) * 4 > len(chunks[0].text)
+                         else "en")
+    teacher = make_teacher(args.teacher, args.model, args.api_key_env, args.max_retries)
+    if teacher.name == "local":
+        echo("note: no --teacher, so the local default model answers; expect that small model's quality",
+             file=sys.stderr)
+    report = synth(chunks, args.task, args.output, teacher, lang=lang, prompt_file=args.prompt_file,
+                   concurrency=args.concurrency, progress=None if args.json else progress)
+    if args.json:
+        print_json(report)
+    else:
+        echo(f"{report['ok']} of {report['chunks']} chunks answered ({report['retried_ok']} after a stricter retry), "
+             f"{report['skipped']} skipped (see {args.output}/report.json); {report['records']} records → "
+             f"{', '.join(report['files'])}")
+    return 0
+
+
 def _build_options(args: argparse.Namespace) -> dict:
     return {"history": args.history, "val_fraction": args.val_fraction, "seed": args.seed,
             "min_lines": args.min_lines, "max_chars": args.max_chars}
@@ -162,6 +201,24 @@ def register(add) -> None:
     q.add_argument("file")
     q.add_argument("--format", default="auto", help=f"one of {', '.join(FORMATS)}")
     q.add_argument("-o", "--output", default="dialogues.jsonl")
+    q.add_argument("--json", action="store_true")
+    q = add_data("chunk", cmd_chunk, "cut a novel into paragraphs of about --size characters at sentence ends")
+    q.add_argument("file")
+    q.add_argument("--size", type=int, default=800, help="characters a chunk (one sentence more at most)")
+    q.add_argument("--lang", choices=("zh", "en", "auto"), default="auto", help="which sentence ends to cut at")
+    q.add_argument("-o", "--output", default="chunks.jsonl")
+    q.add_argument("--json", action="store_true")
+    q = add_data("synth", cmd_synth, "ask a teacher model for summaries, QA pairs or dialogue of every chunk")
+    q.add_argument("file", help="chunks.jsonl from `persona data chunk`")
+    q.add_argument("--task", choices=("summary", "qa", "dialogue"), required=True)
+    q.add_argument("--teacher", help="an OpenAI-compatible base URL or a pack id (default: the local default model)")
+    q.add_argument("--model", help="the model name at a URL teacher")
+    q.add_argument("--api-key-env", default="OPENAI_API_KEY", help="the variable holding a URL teacher's API key")
+    q.add_argument("--prompt-file", help="your own prompt ({text} marks where the chunk goes)")
+    q.add_argument("--lang", choices=("zh", "en"), help="prompt language (default: the chunks')")
+    q.add_argument("--concurrency", type=int, default=4, help="requests in flight at once")
+    q.add_argument("--max-retries", type=int, default=2, help="retries with backoff on 429/503/connection errors")
+    q.add_argument("-o", "--output", required=True, help="folder to write (answers are cached there; re-run resumes)")
     q.add_argument("--json", action="store_true")
     q = add_data("stats", cmd_stats, "speakers ranked by lines and characters, scenes, skipped lines")
     q.add_argument("file", help="a script/novel file or a dialogues.jsonl")
