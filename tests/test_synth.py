@@ -301,3 +301,15 @@ def test_bad_input_is_an_error_with_a_hint(tmp_path, novel):
         assert result.returncode == 2, (message, result.stderr)
         assert message in result.stderr and "hint:" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_the_progress_line_shows_count_rate_and_tokens_on_stderr(tmp_path, novel):
+    chunks = read_chunks(novel)
+    with Teacher(chunks) as teacher:
+        result = run_cli("data", "synth", str(novel), "-o", str(tmp_path / "out"), "--task", "summary",
+                         "--teacher", teacher.url, "--model", "stub")
+        assert result.returncode == 0, result.stderr
+    final = [line for line in result.stderr.splitlines() if line.startswith("synth summary:")][-1]
+    assert f"{len(chunks)}/{len(chunks)} answers" in final and "/s" in final and "done in" in final
+    assert f"{110 * len(chunks)} tokens" in final
+    assert f"{len(chunks)} of {len(chunks)} chunks answered" in result.stdout

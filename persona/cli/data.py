@@ -84,7 +84,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     chunks = read_chunks(args.file)
     lang = args.lang or ("zh" if sum("\u4e00" <= ch <= "\u9fff" for ch in chunks[0].text) * 4 > len(chunks[0].text)
                          else "en")
-    teacher = make_teacher(args.teacher, args.model, args.api_key_env, args.max_retries)
+    teacher = make_teacher(args.teacher, args.model, args.api_key_env, args.max_retries, args.task)
     if teacher.name == "local":
         echo("note: no --teacher, so the local default model answers; expect that small model's quality",
              file=sys.stderr)

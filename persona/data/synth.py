@@ -106,7 +106,7 @@ class UrlTeacher:
 class EngineTeacher:
     """A pack, or the local default model, answering through :class:`persona.engine.Engine`."""
 
-    def __init__(self, pack: str | None, engine=None) -> None:
+    def __init__(self, pack: str | None, engine=None, max_new_tokens: int = 512) -> None:
         from pathlib import Path as _P
 
         from persona.engine import Engine
@@ -122,21 +122,22 @@ class EngineTeacher:
         else:
             self.persona = Persona(id=f"base:{DEFAULT_MODEL}", name=DEFAULT_MODEL, path=_P("."), base=DEFAULT_MODEL)
             self.name, self.model = "local", DEFAULT_MODEL
+        self.max_new_tokens = max_new_tokens
         self._lock = threading.Lock()  # one local model generates one answer at a time
 
     def ask(self, prompt: str) -> tuple[str, int, int]:
         with self._lock:
-            result = self.engine.raw_turn(self.persona, [{"role": "user", "content": prompt}], max_new_tokens=512)
+            result = self.engine.raw_turn(self.persona, [{"role": "user", "content": prompt}], max_new_tokens=self.max_new_tokens)
         timings = result.timings or {}
         return result.text, int(timings.get("prompt_tokens") or 0), int(timings.get("new_tokens") or 0)
 
 
-def make_teacher(teacher: str | None, model: str | None, api_key_env: str, max_retries: int):
+def make_teacher(teacher: str | None, model: str | None, api_key_env: str, max_retries: int, task: str = "qa"):
     if teacher and teacher.startswith(("http://", "https://")):
         if not model:
             raise DataError("--model is required with a URL teacher", "name the model the server serves, e.g. --model qwen2.5-7b-instruct")
         return UrlTeacher(teacher.rstrip("/"), model, api_key_env, max_retries)
-    return EngineTeacher(teacher)
+    return EngineTeacher(teacher, max_new_tokens=96 if task == "summary" else 512)  # a summary is one sentence
 
 
 # --- checking answers ------------------------------------------------------------------
