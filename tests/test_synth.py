@@ -313,3 +313,21 @@ def test_the_progress_line_shows_count_rate_and_tokens_on_stderr(tmp_path, novel
     assert f"{len(chunks)}/{len(chunks)} answers" in final and "/s" in final and "done in" in final
     assert f"{110 * len(chunks)} tokens" in final
     assert f"{len(chunks)} of {len(chunks)} chunks answered" in result.stdout
+
+
+def test_without_a_url_the_engine_answers_through_raw_turn(tmp_path):
+    """The local path (a pack or the default model through Engine.raw_turn), with a scripted backend
+    standing in for the model: the real default model is minutes a chunk on a shared CPU."""
+    from persona.data.synth import EngineTeacher, synth as run_synth
+    from persona.engine import Engine
+    from persona.models.scripted import ScriptedBackend
+    from persona.plugins import make_manager
+
+    backend = ScriptedBackend(["抱歉，我无法回答。", "石猴发现了水帘洞。"])
+    engine = Engine(pm=make_manager(load_entrypoints=False), backend_loader=lambda ref, progress=None, **kw: backend)
+    teacher = EngineTeacher(None, engine=engine, max_new_tokens=96)
+    chunks = chunk_text("悟空跳进瀑布。他发现了水帘洞！", 100, "zh")
+    report = run_synth(chunks, "summary", tmp_path / "out", teacher, lang="zh")
+    assert report["teacher"] == "local" and report["model"] == "smollm2-135m"
+    assert report["retried_ok"] == 1
+    assert json.loads((tmp_path / "out" / "alpaca.json").read_text())[0]["input"] == "石猴发现了水帘洞。"

@@ -129,7 +129,7 @@ class EngineTeacher:
         with self._lock:
             result = self.engine.raw_turn(self.persona, [{"role": "user", "content": prompt}], max_new_tokens=self.max_new_tokens)
         timings = result.timings or {}
-        return result.text, int(timings.get("prompt_tokens") or 0), int(timings.get("new_tokens") or 0)
+        return result.reply, int(timings.get("prompt_tokens") or 0), int(timings.get("new_tokens") or 0)
 
 
 def make_teacher(teacher: str | None, model: str | None, api_key_env: str, max_retries: int, task: str = "qa"):
