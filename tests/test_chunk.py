@@ -126,3 +126,11 @@ def test_a_file_that_is_not_chunks_is_refused(tmp_path):
     path.write_text('{"scene": "1", "speaker": "A", "text": "hi", "line": 1}\n', encoding="utf-8")
     with pytest.raises(DataError, match="not a chunk record"):
         read_chunks(path)
+
+
+def test_an_edited_chunk_gets_the_id_of_its_new_text(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": "stale", "chapter": "", "index": 0, "text": "改过的一句。"}\n', encoding="utf-8")
+    from persona.data.chunk import chunk_id
+
+    assert read_chunks(path)[0].id == chunk_id("改过的一句。")

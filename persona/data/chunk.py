@@ -180,7 +180,11 @@ def read_chunks(path: str | Path) -> list[Chunk]:
             continue
         try:
             data = loads(line)
-            chunk = Chunk(str(data["id"]), str(data.get("chapter") or ""), int(data["index"]), str(data["text"]))
+            if "id" not in data:  # a record without one is not ours
+                raise KeyError("id")
+            text = str(data["text"])
+            # The id is recomputed: a text edited by hand must not reuse the old text's cached answers.
+            chunk = Chunk(chunk_id(text), str(data.get("chapter") or ""), int(data["index"]), text)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise DataError(f"{path}:{n}: not a chunk record", f'each line is {{"id", "chapter", "index", "text"}}; {hint}') from None
         if not chunk.text.strip():

@@ -107,8 +107,6 @@ class EngineTeacher:
     """A pack, or the local default model, answering through :class:`persona.engine.Engine`."""
 
     def __init__(self, pack: str | None, engine=None, max_new_tokens: int = 512) -> None:
-        from pathlib import Path as _P
-
         from persona.engine import Engine
         from persona.models.registry import DEFAULT_MODEL
         from persona.packs import Persona
@@ -120,7 +118,7 @@ class EngineTeacher:
             self.persona = get_pack(pack)
             self.name, self.model = f"pack:{self.persona.id}", self.persona.base
         else:
-            self.persona = Persona(id=f"base:{DEFAULT_MODEL}", name=DEFAULT_MODEL, path=_P("."), base=DEFAULT_MODEL)
+            self.persona = Persona(id=f"base:{DEFAULT_MODEL}", name=DEFAULT_MODEL, path=Path("."), base=DEFAULT_MODEL)
             self.name, self.model = "local", DEFAULT_MODEL
         self.max_new_tokens = max_new_tokens
         self._lock = threading.Lock()  # one local model generates one answer at a time
