@@ -264,7 +264,7 @@ class Run:
         if final:
             eta = f"done in {elapsed:.0f} s"
         tokens = self.tokens["prompt"] + self.tokens["completion"]
-        self.progress(live(f"synth {self.task}: {done}/{total} answers · {rate:.1f}/s · {eta} · {tokens} tokens"
+        self.progress(live(f"synth {self.task}: {done}/{total} answers · {rate:.2f}/s · {eta} · {tokens} tokens"
                            + (f" · {self.cached} cached" if self.cached else ""), first=first, final=final))
 
 
