@@ -46,27 +46,37 @@ CREATE TABLE IF NOT EXISTS notes (
 );
 CREATE INDEX IF NOT EXISTS notes_persona ON notes(persona);
 """
-HEADER = b"SQLite format 3\x00"
 UNTOUCHED = "persona has not changed the file"
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     """A connection to the store at ``path``; StoreError (file left as it was) if it is not a sound store."""
     exists = path.is_file() and path.stat().st_size > 0
-    if exists:
-        with open(path, "rb") as f:
-            if f.read(len(HEADER)) != HEADER:
-                raise StoreError(f"{path} is not a SQLite database (damaged, or not persona's)",
-                                 f"{UNTOUCHED}; restore it from a backup, or move it aside to start a new store")
+    # The header is checked by SQLite, not by reading the file here: closing any descriptor of
+    # the file drops every POSIX lock this process holds on it, so another connection's
+    # locks would vanish and another process could checkpoint and delete the WAL under it.
     if readonly:
         return _readonly(path) if exists else _empty()
     db = _connect(str(path))
     try:
+        if exists:
+            _check_header(db, path)
         _prepare(db, path, fresh=not exists)
     except BaseException:
         db.close()
         raise
     return db
+
+
+def _check_header(db: sqlite3.Connection, path: Path) -> None:
+    """A StoreError when ``path`` is not a SQLite database; reading its schema writes nothing."""
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" not in str(exc):
+            raise
+        raise StoreError(f"{path} is not a SQLite database (damaged, or not persona's)",
+                         f"{UNTOUCHED}; restore it from a backup, or move it aside to start a new store") from None
 
 
 def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
@@ -116,6 +126,7 @@ def _readonly(path: Path) -> sqlite3.Connection:
     uri = path.resolve().as_uri() + "?mode=ro"
     db = _connect(uri, uri=True)
     try:
+        _check_header(db, path)
         _, tables = _tables(db, path)
     except sqlite3.OperationalError as exc:
         db.close()

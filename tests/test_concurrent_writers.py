@@ -213,6 +213,10 @@ async def test_a_tui_whose_session_another_process_extended_reloads_and_says_so(
         app.query_one(Composer).text = "from the tui"
         await pilot.press("enter")
         await app.workers.wait_for_complete()
+        for _ in range(200):  # the worker's "turn done" message is handled after it ends: wait for it
+            if app._notifications and not app.busy:
+                break
+            await pilot.pause(0.05)
         await pilot.pause()
         shown = [w._markdown for w in app.query(ChatMessage)][1:]
         toasts = [n.message for n in app._notifications]
