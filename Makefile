@@ -61,6 +61,7 @@ bench: setup
 	$(BIN)/python bench/bench_llama.py | tee -a bench/RESULTS.md.new
 	$(BIN)/python bench/bench_safety.py | tee -a bench/RESULTS.md.new
 	$(BIN)/python bench/bench_lore.py | tee -a bench/RESULTS.md.new
+	$(BIN)/python bench/bench_serve.py | tee -a bench/RESULTS.md.new
 	$(BIN)/python bench/bench_synth.py | tee -a bench/RESULTS.md.new
 	@echo "copy the tables into bench/RESULTS.md"
 
