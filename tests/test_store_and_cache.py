@@ -256,3 +256,21 @@ def test_stop_strings_are_trimmed_and_never_half_shown(chunks, stops, expected):
     trimmer = StopTrimmer(stops)
     shown = "".join(trimmer.feed(c) for c in chunks) + trimmer.flush()
     assert shown == expected
+
+
+def test_a_second_store_in_one_process_keeps_the_first_ones_locks(persona_home):
+    """Opening a Store must not drop another in-process connection's POSIX locks (closing any
+    descriptor of the file does): else another process deletes the WAL under it and turns vanish.
+    Before the fix the last load failed with SQLITE_IOERR_SHORT_READ and the turn was lost."""
+    first = Store()
+    first.commit_turn("s1", "captain-mara", "b", [Message("system", "s"), Message("assistant", "hi")], 0)
+    second = Store()  # as the TUI's engine opens its own after the CLI's
+    other = ("import sys; from persona.store import Store; from persona.conversation import Message; "
+             "s = Store(); s.commit_turn('s2', 'captain-mara', 'b', [Message('system', 's')], 0); s.close()")
+    subprocess.run([sys.executable, "-c", other], check=True, env={**os.environ})
+    second.commit_turn("s1", "captain-mara", "b", [Message("user", "still here?"), Message("assistant", "aye")], 2)
+    fresh = Store()
+    assert [m.content for m in fresh.load("s1")[1].messages] == ["s", "hi", "still here?", "aye"]
+    assert fresh.info("s2").messages == 1
+    for s in (first, second, fresh):
+        s.close()
