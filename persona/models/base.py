@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Iterator
@@ -34,22 +35,30 @@ class GenerationParams:
 SEED_MAX = 2**32 - 1  # llama.cpp's seeds are 32-bit
 
 
-def check_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
-    """The set overrides, checked against the ranges a pack's [sampling] must keep; raises InputError."""
+@functools.cache
+def _sampling_validator():
+    """The pack schema's [sampling] ranges plus the seed's, built once per process (every turn checks)."""
     import json
 
     import jsonschema
 
     from persona import paths
+
+    schema = json.loads((paths.PACKAGE_DIR / "pack_schema.json").read_text())["properties"]["sampling"]
+    schema["properties"]["seed"] = {"type": "integer", "minimum": 0, "maximum": SEED_MAX}
+    return schema, jsonschema.Draft202012Validator(schema)
+
+
+def check_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """The set overrides, checked against the ranges a pack's [sampling] must keep; raises InputError."""
     from persona.errors import InputError
 
     given = {k: v for k, v in overrides.items() if v is not None}
     for key, value in given.items():
         if isinstance(value, float) and not math.isfinite(value):  # NaN passes every range check
             raise InputError(f"{key} {value} is not a number", "give a finite number")
-    schema = json.loads((paths.PACKAGE_DIR / "pack_schema.json").read_text())["properties"]["sampling"]
-    schema["properties"]["seed"] = {"type": "integer", "minimum": 0, "maximum": SEED_MAX}
-    error = next(iter(jsonschema.Draft202012Validator(schema).iter_errors(given)), None)
+    schema, validator = _sampling_validator()
+    error = next(iter(validator.iter_errors(given)), None)
     if error is not None:
         key = str(error.path[0]) if error.path else "sampling"
         raise InputError(f"{key} {error.message}",
