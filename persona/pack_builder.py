@@ -13,6 +13,8 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from persona.data.records import DataError, Utterance
@@ -58,22 +60,56 @@ def system_prompt(name: str, source: str, lines: list[Utterance], language: str)
             f"never say you are an AI.\nThis is how {name} talks:\n{quoted}\nAnswer {{{{user}}}} in one or two sentences.\n")
 
 
+def check_target(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty pack folder unless ``--overwrite``, and a missing parent, before any work."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise DataError(f"{out} already exists and is not empty", "choose another -o folder, or pass --overwrite")
+    if not out.parent.is_dir():
+        raise DataError(f"the folder {out.parent} does not exist", f"create it first (mkdir -p {out.parent})")
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out``, renamed onto it when the block succeeds, removed when it fails."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-build-", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def finish(tmp: Path, manifest: dict, system: str, progress, evaluate_pack) -> dict:
+    """Write the manifest and system prompt, drop training state, evaluate and record the figures."""
+    from persona.evaluate import format_table, write_eval
+
+    (tmp / "system.md").write_text(system, encoding="utf-8")
+    (tmp / "persona.toml").write_text(_toml(manifest), encoding="utf-8")
+    shutil.rmtree(tmp / "checkpoint", ignore_errors=True)  # training state, not part of a pack
+    result = evaluate_pack(tmp)
+    write_eval(tmp, result)
+    record_eval(tmp, result)
+    progress(format_table(result))
+    return result
+
+
 def build_pack(source: str | Path, character: str, out: str | Path, fmt: str = "auto",
                base: str | None = None, build_options: dict | None = None, train_config=None,
                eval_samples: int = 12, overwrite: bool = False, progress=print) -> dict:
     from persona.data.build import build_dataset
     from persona.data.extract import extract
-    from persona.evaluate import evaluate, format_table, write_eval
+    from persona.evaluate import evaluate
     from persona.scaffold import slugify
     from persona.train import TrainConfig, train
 
     source, out = Path(source), Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise DataError(f"{out} already exists and is not empty", "choose another -o folder, or pass --overwrite")
+    check_target(out, overwrite)
     progress(f"[1/4] extracting {source.name} …")
     extraction = extract(source, fmt)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-build-", dir=out.parent if out.parent.exists() else None))
-    try:
+    with staged(out) as tmp:
         progress(f"[2/4] building the dataset for {character} ({extraction.format}, {len(extraction.utterances)} lines) …")
         summary = build_dataset(extraction.utterances, character, tmp / "data",
                                 source_hashes={source.name: _sha256(source)}, **(build_options or {}))
@@ -100,20 +136,9 @@ def build_pack(source: str | Path, character: str, out: str | Path, fmt: str = "
                            "format": extraction.format, "hyperparameters": report["config"],
                            "best_val_loss": report["best_val_loss"], "eval": "eval.json"},
         }
-        (tmp / "system.md").write_text(system_prompt(character, source.stem, mine, language), encoding="utf-8")
-        (tmp / "persona.toml").write_text(_toml(manifest), encoding="utf-8")
-        shutil.rmtree(tmp / "checkpoint", ignore_errors=True)  # training state, not part of a pack
         progress("[4/4] evaluating on the held-out scenes …")
-        result = evaluate(tmp, samples=eval_samples)
-        write_eval(tmp, result)
-        record_eval(tmp, result)
-        progress(format_table(result))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        result = finish(tmp, manifest, system_prompt(character, source.stem, mine, language), progress,
+                        lambda folder: evaluate(folder, samples=eval_samples))
     return {"pack": str(out), "id": pack_id, "train": report, "eval": result}
 
 
@@ -124,7 +149,7 @@ def record_eval(pack_dir: Path, result: dict) -> None:
     path = Path(pack_dir) / "persona.toml"
     manifest = tomllib.loads(path.read_text(encoding="utf-8"))
     manifest.setdefault("provenance", {})["eval_results"] = {
-        side: {k: result[side][k] for k in ("perplexity", "fidelity", "distinct_2") if k in result[side]}
+        side: {k: result[side][k] for k in ("perplexity", "fidelity", "distinct_2", "mean_chars") if k in result[side]}
         for side in ("base", "adapter")
     }
     path.write_text(_toml(manifest), encoding="utf-8")

@@ -15,6 +15,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -190,7 +191,10 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, resume
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     spec = resolve(config.base)
-    folder = weights_folder(spec, lambda m: print(m, flush=True))
+    from persona.progress import milestones
+
+    # Progress goes to stderr: stdout is data (`persona build --json`).
+    folder = weights_folder(spec, milestones(lambda m: print(m, file=sys.stderr, flush=True)) if progress else None)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     model = get_peft_model(model, LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,

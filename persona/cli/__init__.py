@@ -7,7 +7,7 @@ import os
 import sys
 
 from persona import __version__
-from persona.cli import cards, chat, data, me, packs, scale, serve
+from persona.cli import build, cards, chat, data, me, packs, scale, serve
 from persona.cli.boundary import Parser, check_argv, report
 from persona.cli.common import setup_logging
 
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     from persona.plugins import make_manager
 
     data.register(add)
+    build.register(add)
     cards.register(add)
     me.register(add)
     scale.register(add)

@@ -1,4 +1,4 @@
-"""``persona data …``, ``train``, ``eval`` and ``build``: the script → dataset → adapter → pack pipeline."""
+"""``persona data …``: extract, chunk, synth, stats and build (script or novel → training data)."""
 
 from __future__ import annotations
 
@@ -117,77 +117,13 @@ def cmd_build_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_build_pack(args: argparse.Namespace) -> int:
-    from persona.pack_builder import build_pack
-    from persona.train import TrainConfig
-
-    config = TrainConfig(epochs=args.epochs, max_steps=args.max_steps, lr=args.lr, rank=args.rank,
-                         alpha=args.alpha, max_len=args.max_len, seed=args.seed)
-    result = build_pack(args.file, args.character, args.output, fmt=args.format, base=args.base,
-                        build_options=_build_options(args), train_config=config, overwrite=args.overwrite,
-                        eval_samples=args.eval_samples,
-                        progress=progress)
-    echo(f"built {result['pack']}: chat with it with `persona chat {result['pack']}`", file=sys.stderr)
-    if args.json:
-        print_json(result["eval"])
-    return 0
-
-
-def add_build_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--character", required=True, help="the speaker to learn (as in `persona data stats`)")
+def add_build_options(p: argparse.ArgumentParser, character_required: bool = True) -> None:
+    p.add_argument("--character", required=character_required, help="the speaker to learn (as in `persona data stats`)")
     p.add_argument("--history", type=int, default=6, help="utterances of context before each line")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of lines held out (whole scenes)")
     p.add_argument("--min-lines", type=int, default=20, help="refuse a character with fewer lines")
     p.add_argument("--max-chars", type=int, default=400, help="drop lines longer than this")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from persona.train import TrainConfig, train
-
-    config = TrainConfig(base=args.base or TrainConfig().base, epochs=args.epochs, max_steps=args.max_steps, lr=args.lr,
-                         rank=args.rank, alpha=args.alpha, max_len=args.max_len, seed=args.seed)
-    report = train(args.data_dir, args.output, config, resume=args.resume, progress=not args.json)
-    if args.json:
-        print_json(report)
-    else:
-        echo(f"{report['stopped']}: {report['steps']} steps, best validation loss {report['best_val_loss']} "
-             f"at step {report['best_step']}, {report['tokens_per_s']} tokens/s", file=sys.stderr)
-        echo(f"wrote {args.output}/adapter, training_report.json, loss.png", file=sys.stderr)
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from persona.evaluate import evaluate, format_table, write_eval
-
-    report = evaluate(args.pack, args.data, samples=args.samples, seed=args.seed)
-    path = write_eval(args.pack, report)
-    if args.json:
-        print_json(report)
-    else:
-        echo(format_table(report))
-        echo(f"wrote {path}", file=sys.stderr)
-    fidelity = report["adapter"]["fidelity"]
-    if args.min_fidelity is not None and fidelity < args.min_fidelity:
-        print_error(f"fidelity {fidelity} is below --min-fidelity {args.min_fidelity}",
-                    "train longer or on more of the character's lines")
-        return 1
-    return 0
-
-
-def add_train_options(p: argparse.ArgumentParser) -> None:
-    from persona.train import TrainConfig
-
-    d = TrainConfig()
-    p.add_argument("--base", default=None,
-                   help=f"model alias or path (default: {d.base}; `persona build` picks gemma3-270m for Chinese)")
-    p.add_argument("--epochs", type=float, default=d.epochs)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--rank", type=int, default=d.rank)
-    p.add_argument("--alpha", type=int, default=d.alpha)
-    p.add_argument("--max-len", type=int, default=d.max_len, help="tokens per sample")
-    p.add_argument("--seed", type=int, default=d.seed)
 
 
 FORMATS = ("auto", "zh-script", "stageplay", "fountain", "prose", "sharegpt", "alpaca")
@@ -229,24 +165,3 @@ def register(add) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--json", action="store_true")
     add_build_options(q)
-    p = add("build", cmd_build_pack, "script → dataset → LoRA adapter → eval → a complete persona pack")
-    p.add_argument("file")
-    p.add_argument("-o", "--output", required=True, help="pack folder to write")
-    p.add_argument("--format", default="auto", help=f"one of {', '.join(FORMATS)}")
-    p.add_argument("--json", action="store_true", help="print the eval as JSON")
-    p.add_argument("--eval-samples", type=int, default=12, help="held-out prompts the eval generates for")
-    add_build_options(p)
-    add_train_options(p)
-    p = add("train", cmd_train, "train a LoRA adapter from a dataset folder (train.jsonl, val.jsonl)")
-    p.add_argument("data_dir")
-    p.add_argument("-o", "--output", required=True, help="pack folder to write the adapter into")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
-    p.add_argument("--json", action="store_true", help="print the training report as JSON")
-    add_train_options(p)
-    p = add("eval", cmd_eval, "evaluate a pack's adapter on its held-out scenes (writes eval.json)")
-    p.add_argument("pack", help="pack folder with an adapter")
-    p.add_argument("--data", help="dataset folder (default: PACK/data)")
-    p.add_argument("--samples", type=int, default=20, help="held-out prompts to generate replies for")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--min-fidelity", type=float, help="exit 1 when the adapter's fidelity is below this")
-    p.add_argument("--json", action="store_true")
