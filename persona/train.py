@@ -181,7 +181,9 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, resume
     from persona.models.hf import weights_folder
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    train_rows, val_rows = read_samples(data_dir / "train.jsonl"), read_samples(data_dir / "val.jsonl")
+    from persona.data.datasets import load_training_data
+
+    train_rows, val_rows = load_training_data(data_dir)
     if not train_rows or not val_rows:
         raise DataError(f"{data_dir} has {len(train_rows)} training and {len(val_rows)} validation samples",
                         "both are needed: rebuild with `persona data build` (adjust --val-fraction)")
