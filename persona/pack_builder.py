@@ -96,23 +96,41 @@ def finish(tmp: Path, manifest: dict, system: str, progress, evaluate_pack) -> d
     return result
 
 
-def build_pack(source: str | Path, character: str, out: str | Path, fmt: str = "auto",
-               base: str | None = None, build_options: dict | None = None, train_config=None,
-               eval_samples: int = 12, overwrite: bool = False, progress=print) -> dict:
-    from persona.data.build import build_dataset
+def extract_all(sources: list[Path], fmt: str):
+    """One Extraction of several script files in order (episodes); each file's scenes keep their own names."""
+    from dataclasses import replace
+
     from persona.data.extract import extract
+
+    parts = [extract(s, fmt) for s in sources]
+    if len(parts) == 1:
+        return parts[0]
+    utterances = [replace(u, scene=f"{s.name}: {u.scene}") for s, x in zip(sources, parts) for u in x.utterances]
+    formats = sorted({x.format for x in parts})
+    return replace(parts[0], format="+".join(formats), utterances=utterances,
+                   narration=[n for x in parts for n in x.narration], skipped=[k for x in parts for k in x.skipped])
+
+
+def build_pack(source: str | Path | list, character: str, out: str | Path, fmt: str = "auto",
+               base: str | None = None, build_options: dict | None = None, train_config=None,
+               eval_samples: int = 12, overwrite: bool = False, progress=print, title: str | None = None) -> dict:
+    """Build a character pack at ``out`` from one script or several (episodes, in order)."""
+    from persona.data.build import build_dataset
     from persona.evaluate import evaluate
     from persona.scaffold import slugify
     from persona.train import TrainConfig, train
 
-    source, out = Path(source), Path(out)
+    sources = [Path(s) for s in (source if isinstance(source, (list, tuple)) else [source])]
+    out = Path(out)
     check_target(out, overwrite)
-    progress(f"[1/4] extracting {source.name} …")
-    extraction = extract(source, fmt)
+    names = ", ".join(s.name for s in sources)
+    progress(f"[1/4] extracting {names} …")
+    extraction = extract_all(sources, fmt)
+    hashes = {s.name: _sha256(s) for s in sources}
     with staged(out) as tmp:
         progress(f"[2/4] building the dataset for {character} ({extraction.format}, {len(extraction.utterances)} lines) …")
         summary = build_dataset(extraction.utterances, character, tmp / "data",
-                                source_hashes={source.name: _sha256(source)}, **(build_options or {}))
+                                source_hashes=hashes, **(build_options or {}))
         matched = summary.to_dict().get("speakers_matched") or [character]
         names = {n.lower() for n in matched}
         mine = [u for u in extraction.utterances if u.speaker.lower() in names]
@@ -127,19 +145,27 @@ def build_pack(source: str | Path, character: str, out: str | Path, fmt: str = "
         pack_id = slugify(out.name) or slugify(character) or "character"
         manifest = {
             "spec": "persona-pack", "spec_version": "1", "id": pack_id, "name": character,
-            "description": f"{character}, trained on their lines from {source.name}.",
+            "description": f"{character}, trained on their lines from {names}.",
             "language": language, "greetings": greetings_from(mine), "system": "system.md",
             "model": {"base": config.base, "adapter": "adapter"},
             "sampling": {"temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.15, "max_new_tokens": 120},
-            "provenance": {"source": source.name, "source_sha256": _sha256(source),
+            "provenance": {"source": names, "source_sha256": hashes[sources[0].name] if len(sources) == 1 else None,
+                           "sources": hashes,
                            "dataset_sha256": summary.to_dict().get("dataset_sha256", ""),
                            "format": extraction.format, "hyperparameters": report["config"],
                            "best_val_loss": report["best_val_loss"], "eval": "eval.json"},
         }
         progress("[4/4] evaluating on the held-out scenes …")
-        result = finish(tmp, manifest, system_prompt(character, source.stem, mine, language), progress,
+        title = title or (sources[0].stem if len(sources) == 1 else _common_title([s.stem for s in sources]))
+        result = finish(tmp, manifest, system_prompt(character, title, mine, language), progress,
                         lambda folder: evaluate(folder, samples=eval_samples))
     return {"pack": str(out), "id": pack_id, "train": report, "eval": result}
+
+
+def _common_title(stems: list[str]) -> str:
+    """zhenhuan_ep01-10, zhenhuan_ep11-20 → zhenhuan: the files' common name before episode numbers."""
+    prefix = os.path.commonprefix(stems)
+    return re.sub(r"[\W_]*(ep|episode|第)?[\W_\d]*$", "", prefix, flags=re.IGNORECASE) or stems[0]
 
 
 def record_eval(pack_dir: Path, result: dict) -> None:

@@ -78,3 +78,23 @@ def test_unknown_format_is_one_clear_error(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "error: unknown format 'screenplay'" in proc.stderr and "hint: use one of: auto, zh-script" in proc.stderr
     assert not (tmp_path / "d.jsonl").exists()
+
+
+def test_several_scripts_extract_in_order_with_each_files_scenes_kept_apart():
+    from pathlib import Path
+
+    from persona.pack_builder import _common_title, extract_all
+
+    files = [Path(ZHENHUAN.replace("ep11-20", "ep01-10")), Path(ZHENHUAN)]
+    both = extract_all(files, "auto")
+    first, second = (extract_all([f], "auto") for f in files)
+    assert len(both.utterances) == len(first.utterances) + len(second.utterances)
+    assert [u.text for u in both.utterances] == [u.text for u in first.utterances + second.utterances]
+    assert both.utterances[0].scene.startswith("zhenhuan_ep01-10.txt: ")
+    assert both.utterances[-1].scene == "zhenhuan_ep11-20.txt: " + second.utterances[-1].scene
+    assert _common_title(["zhenhuan_ep01-10", "zhenhuan_ep11-20"]) == "zhenhuan"
+
+
+def test_writer_takes_one_novel(tmp_path):
+    proc = run_cli("build", ZHENHUAN, SHAKESPEARE, "--writer", "-o", str(tmp_path / "w"))
+    assert proc.returncode == 2 and "error: --writer takes one novel, not 2 files" in proc.stderr

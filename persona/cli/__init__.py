@@ -7,7 +7,7 @@ import os
 import sys
 
 from persona import __version__
-from persona.cli import build, cards, chat, data, me, packs, scale, serve
+from persona.cli import build, cards, chat, data, evaluate, me, packs, scale, serve
 from persona.cli.boundary import Parser, check_argv, report
 from persona.cli.common import setup_logging
 
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data.register(add)
     build.register(add)
+    evaluate.register(add)
     cards.register(add)
     me.register(add)
     scale.register(add)

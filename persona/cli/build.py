@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from persona.cli.common import echo, print_error, print_json, progress
+from persona.cli.common import echo, print_json, progress
 from persona.cli.data import FORMATS, _build_options, add_build_options
 from persona.errors import InputError
 
@@ -30,7 +30,7 @@ def cmd_build_pack(args: argparse.Namespace) -> int:
     config = _train_config(args, TrainConfig().max_len)  # build_pack picks the base for the script's language
     result = build_pack(args.file, args.character, args.output, fmt=args.format, base=args.base,
                         build_options=_build_options(args), train_config=config, overwrite=args.overwrite,
-                        eval_samples=args.eval_samples or 12, progress=progress)
+                        eval_samples=args.eval_samples or 12, progress=progress, title=args.title)
     echo(f"built {result['pack']}: chat with it with `persona chat {result['pack']}`", file=sys.stderr)
     if args.json:
         print_json(result["eval"])
@@ -44,6 +44,9 @@ def _build_writer(args: argparse.Namespace) -> int:
     if args.character:
         raise InputError("--writer learns a novel's style, not a character's lines",
                          "leave out --character, or leave out --writer to build a character pack")
+    if len(args.file) != 1:
+        raise InputError(f"--writer takes one novel, not {len(args.file)} files", "concatenate them first, or build one")
+    args.file = args.file[0]
     teacher = make_teacher(args.teacher, args.model, args.api_key_env, args.max_retries, "summary")
     if teacher.name == "local":
         echo("note: no --teacher, so the local default model writes the summaries; expect that small model's "
@@ -71,27 +74,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         echo(f"{report['stopped']}: {report['steps']} steps, best validation loss {report['best_val_loss']} "
              f"at step {report['best_step']}, {report['tokens_per_s']} tokens/s", file=sys.stderr)
         echo(f"wrote {args.output}/adapter, training_report.json, loss.png", file=sys.stderr)
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from persona.evaluate import evaluate, format_table, is_writer, write_eval
-    from persona.packs import load_pack
-
-    if args.min_fidelity is not None and is_writer(load_pack(args.pack)):
-        raise InputError("a writer pack has no fidelity score", "leave out --min-fidelity for a writer pack")
-    report = evaluate(args.pack, args.data, samples=args.samples, seed=args.seed, max_new_tokens=args.max_tokens)
-    path = write_eval(args.pack, report)
-    if args.json:
-        print_json(report)
-    else:
-        echo(format_table(report))
-        echo(f"wrote {path}", file=sys.stderr)
-    fidelity = report["adapter"].get("fidelity")
-    if args.min_fidelity is not None and fidelity < args.min_fidelity:
-        print_error(f"fidelity {fidelity} is below --min-fidelity {args.min_fidelity}",
-                    "train longer or on more of the character's lines")
-        return 1
     return 0
 
 
@@ -130,8 +112,9 @@ def add_writer_options(p: argparse.ArgumentParser) -> None:
 def register(add) -> None:
     p = add("build", cmd_build_pack, "script → dataset → LoRA adapter → eval → a complete persona pack "
                                      "(--writer: novel → summaries → a pack that writes in its style)")
-    p.add_argument("file")
+    p.add_argument("file", nargs="+", help="the script (several: episodes, in order), or the novel with --writer")
     p.add_argument("-o", "--output", required=True, help="pack folder to write")
+    p.add_argument("--title", help="the work's title in the system prompt (default: from the file names)")
     p.add_argument("--format", default="auto", help=f"one of {', '.join(FORMATS)}")
     p.add_argument("--json", action="store_true", help="print the eval as JSON")
     p.add_argument("--eval-samples", type=int, help="held-out prompts the eval generates for (default: 12; 4 for --writer)")
@@ -146,12 +129,3 @@ def register(add) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
     p.add_argument("--json", action="store_true", help="print the training report as JSON")
     add_train_options(p)
-    p = add("eval", cmd_eval, "evaluate a pack's adapter on its held-out scenes or paragraphs (writes eval.json)")
-    p.add_argument("pack", help="pack folder with an adapter")
-    p.add_argument("--data", help="dataset folder (default: PACK/data)")
-    p.add_argument("--samples", type=int, default=20, help="held-out prompts to generate replies for")
-    p.add_argument("--max-tokens", type=int, help="tokens to generate a prompt (default: 48; the pack's "
-                                                  "max_new_tokens for a writer pack)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--min-fidelity", type=float, help="exit 1 when the adapter's fidelity is below this")
-    p.add_argument("--json", action="store_true")
