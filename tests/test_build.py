@@ -35,6 +35,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def build(utts, tmp_path: Path, name: str = "out", **kw):
     kw.setdefault("min_lines", 1)
+    kw.setdefault("identity", False)  # these tests check exact contents; tests/test_identity.py covers identity
     summary = build_dataset(utts, kw.pop("character", "HERO"), tmp_path / name, **kw)
     out = tmp_path / name
     return summary, read_jsonl(out / "train.jsonl"), read_jsonl(out / "val.jsonl")

@@ -17,6 +17,12 @@ the character (``gpt``); what came before it in the same scene, up to
 * Filtered lines (empty, stage directions only, too long, repeated lines of
   the character) are removed before windows are cut, so they never reach a
   sample, neither as target nor as context.
+* Identity samples (:mod:`persona.data.identity`, on by default): a few
+  one-turn "who are you?" conversations answered with the character's own
+  lines from the train scenes, so the model answers as the character, not as
+  an AI. They go to train only, marked ``"scene": "identity"``, and are
+  counted apart in the report; ``identity=False`` gives exactly the dataset
+  built before they existed.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from persona.data import identity as ident
 from persona.data.records import DataError, Utterance
 
 DEFAULT_SYSTEM = "You are {character}. Stay in character."
@@ -63,6 +70,8 @@ class BuildSummary:
     dataset_sha256: str  # sha256 of train.jsonl then val.jsonl bytes; the pack provenance cites it
     source_hashes: dict[str, str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    identity_samples: int = 0  # of samples_train, the identity conversations ("scene": "identity")
+    identity_kinds: dict[str, int] = field(default_factory=dict)  # {"who": n, "machine": n}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +84,8 @@ class BuildSummary:
             f"turns opening a scene (no sample): {self.no_context}",
             f"samples: {self.samples_train} train, {self.samples_val} val "
             f"(scenes: {self.scenes_train} train, {self.scenes_val} val)",
+            f"identity samples (train only): {self.identity_samples}"
+            + (f" ({', '.join(f'{k} {v}' for k, v in self.identity_kinds.items())})" if self.identity_samples else ""),
             f"dataset sha256: {self.dataset_sha256}",
         ])
 
@@ -82,7 +93,8 @@ class BuildSummary:
 def build_dataset(utterances: Iterable[Utterance], character: str, out_dir: str | Path,
                   history: int = 6, val_fraction: float = 0.1, seed: int = 0, min_lines: int = 20,
                   max_chars: int = 400, system: str | None = None, overwrite: bool = False,
-                  source_hashes: dict[str, str] | None = None) -> BuildSummary:
+                  source_hashes: dict[str, str] | None = None, identity: bool = True,
+                  identity_samples: int | None = None, description: str | None = None) -> BuildSummary:
     """Write train.jsonl, val.jsonl, alpaca.json, dataset_info.json and build_report.json.
 
     Args:
@@ -93,6 +105,9 @@ def build_dataset(utterances: Iterable[Utterance], character: str, out_dir: str 
         system: the system prompt; default "You are {character}. Stay in character."
         overwrite: replace a non-empty ``out_dir``.
         source_hashes: e.g. {"script.txt": sha256}, copied into build_report.json.
+        identity: add identity samples ("who are you?" answered in character) to train.
+        identity_samples: how many; None is 3% of the script's train samples, 4 to 60.
+        description: a phrase about the character that some identity answers say after the name.
     """
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, overwrite)
@@ -101,6 +116,9 @@ def build_dataset(utterances: Iterable[Utterance], character: str, out_dir: str 
                         "a scene-level validation split is required; try 0.1")
     if history < 1:
         raise DataError(f"--history must be at least 1, not {history}", "the default is 6 utterances")
+    if identity_samples is not None and identity_samples < 0:
+        raise DataError(f"--identity-samples must be 0 or more, not {identity_samples}",
+                        "leave it out for the automatic count, or pass --no-identity for none")
     system_text = system if system is not None else DEFAULT_SYSTEM.format(character=character)
 
     speech = [u for u in utterances if u.kind == "speech"]
@@ -133,6 +151,14 @@ def build_dataset(utterances: Iterable[Utterance], character: str, out_dir: str 
 
     train = [s for scene in samples if scene not in val_scenes for s in samples[scene]]
     val = [s for scene in samples if scene in val_scenes for s in samples[scene]]
+    extra: list[dict[str, Any]] = []
+    if identity:
+        count = ident.auto_count(len(train)) if identity_samples is None else identity_samples
+        display = min(names)
+        display = display.title() if display.isupper() else display
+        train_lines = [u for u in kept if u.scene not in val_scenes]  # val's lines must not leak
+        extra = ident.identity_samples(train_lines, names, display, system_text, count, seed, description)
+        train = _interleave(train, extra, seed)
     train_bytes, val_bytes = _jsonl(train), _jsonl(val)
     summary = BuildSummary(
         character=character, speakers_matched=sorted(names), lines_found=found, lines_kept=n_kept,
@@ -141,10 +167,12 @@ def build_dataset(utterances: Iterable[Utterance], character: str, out_dir: str 
         scenes_train=len(samples) - len(val_scenes), scenes_val=len(val_scenes),
         val_scenes=[s for s in samples if s in val_scenes],
         parameters={"history": history, "val_fraction": val_fraction, "seed": seed,
-                    "min_lines": min_lines, "max_chars": max_chars, "system": system_text},
+                    "min_lines": min_lines, "max_chars": max_chars, "system": system_text,
+                    "identity": identity, "identity_samples": identity_samples, "description": description},
         dataset_sha256=hashlib.sha256(train_bytes + val_bytes).hexdigest(),
         source_hashes=dict(source_hashes or {}),
         files=["train.jsonl", "val.jsonl", "alpaca.json", "dataset_info.json", "build_report.json"],
+        identity_samples=len(extra), identity_kinds=dict(Counter(s["kind"] for s in extra)),
     )
     files = {
         "train.jsonl": train_bytes,
@@ -250,6 +278,20 @@ def _split(weight: dict[str, int], val_fraction: float, seed: int) -> set[str]:
     if not val:  # every scene is big next to the target: take the smallest, not a random big one
         val.append(min(order, key=weight.__getitem__))
     return set(val)
+
+
+def _interleave(train: list[dict[str, Any]], extra: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """Spread ``extra`` through ``train`` at seeded places, so a trainer that does not shuffle
+    still never sees them as one block at the end."""
+    rng = random.Random(f"interleave:{seed}")
+    slots = sorted(rng.randrange(len(train) + 1) for _ in extra)
+    out, k = [], 0
+    for i, sample in enumerate(train):
+        while k < len(slots) and slots[k] <= i:
+            out.append(extra[k])
+            k += 1
+        out.append(sample)
+    return out + extra[k:]
 
 
 def _too_few(character: str, names: set[str], found: int, kept: int, min_lines: int,
