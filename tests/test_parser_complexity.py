@@ -20,14 +20,17 @@ import pytest
 
 from persona import lore_book, lore_match
 from persona.data import chunk as C
+from persona.data import detect as D
 from persona.data import extract as X
 from persona.data import formats as F
+from persona.data import formats_base, formats_fountain, formats_play, formats_prose, formats_transcript, formats_zh
 
 REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
 # Patterns that only ever see a few characters: a slice formats.py cuts first, or a lore key.
 BOUNDED_INPUT = {"ZH_BEFORE": 24, "EN_BEFORE": 60, "_ZH_ADVERBS": 10, "_REGEX_KEY": lore_book.MAX_KEY_CHARS}
-MODULES = [F, X, C, lore_book, lore_match]
-PARSERS = [F.parse_zh_script, F.parse_stageplay, F.parse_fountain, F.parse_prose, X.detect]
+PARSER_MODULES = [formats_base, formats_zh, formats_play, formats_transcript, formats_fountain, formats_prose]
+MODULES = [F, *PARSER_MODULES, D, X, C, lore_book, lore_match]
+PARSERS = [F.parse_zh_script, F.parse_stageplay, F.parse_transcript, F.parse_fountain, F.parse_prose, X.detect]
 
 
 # --- every pattern has a linear shape ------------------------------------------------
@@ -163,10 +166,12 @@ class Counted:
 
 
 def counting(monkeypatch) -> list[int]:
-    """Count the characters every parser pattern, and every string scanner of formats.py, is handed."""
+    """Count the characters every parser pattern, and every string scanner of the parsers, is handed.
+
+    Each parser module holds its own names, so each is patched where it is
+    used (the formats facade only re-exports them).
+    """
     work = [0]
-    for name, pattern in module_patterns(F).items():
-        monkeypatch.setattr(F, name, Counted(pattern, work))
 
     def counted(scan):
         def scan_counted(text, *args):
@@ -174,8 +179,12 @@ def counting(monkeypatch) -> list[int]:
             return scan(text, *args)
         return scan_counted
 
-    for name in ("_cut", "_strip_notes", "_strip_scene_number"):
-        monkeypatch.setattr(F, name, counted(getattr(F, name)))
+    for module in PARSER_MODULES:
+        for name, pattern in module_patterns(module).items():
+            monkeypatch.setattr(module, name, Counted(pattern, work))
+        for name in ("_cut", "_strip_notes", "_strip_scene_number"):
+            if name in vars(module):
+                monkeypatch.setattr(module, name, counted(getattr(module, name)))
     return work
 
 
@@ -197,6 +206,12 @@ FAMILIES = {
     "quote then spaces": lambda n: '"a"' + " " * n + "x",
     "opening quotes": lambda n: "“「\"" * n,
     "many short speeches": lambda n: "BOB:\nHello.\n\n甄嬛：你好。\n\n" * n,
+    "inline cues": lambda n: "MARLOWE (aside): Let it sit. (beat) [to Finch]\n" * n,
+    "cue name words then spaces": lambda n: "Man in the" + " " * n + "Hat x",
+    "asides never closed": lambda n: "MARLOWE " + "(" * n + ": x",
+    "bracketed speakers": lambda n: "【甄嬛】「臣妾告退。」\n甄嬛：「是。」\n" * n,
+    "zh scene place then spaces": lambda n: "第1场" + " " * n + "养心殿",
+    "slug lines": lambda n: "INT. DECK – NIGHT\n[Scene: Deck, night.]\nSCENE 2.\n" * n,
 }
 
 
@@ -209,6 +224,7 @@ def test_doubling_the_input_at_most_doubles_the_characters_patterns_are_handed(m
         work[0] = 0
         parse(FAMILIES[family](n))
         counts.append(work[0])
+    assert counts[0] > 0, "no pattern was counted: the patching missed where the parser looks them up"
     assert counts[1] <= 2.1 * counts[0] + 64, counts
 
 

@@ -27,24 +27,31 @@ def _load_utterances(path: str, fmt: str = "auto"):
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from persona import outfile
+    from persona.data.detect import LAYOUTS, explain
     from persona.data.extract import extract
     from persona.data.records import to_jsonl
 
     # Both targets are checked before the work; re-running replaces earlier output.
     out = outfile.check(args.output, force=True)
     narration = outfile.check(out.with_name(out.stem + ".narration.jsonl"), force=True)
-    result = extract(args.file, args.format)
+    result = extract(args.file, args.format, explain=args.explain)
     outfile.write(out, to_jsonl(result.utterances), force=True)
     outfile.write(narration, to_jsonl(result.narration), force=True)
-    summary = {"format": result.format, "detected": result.detected, "encoding": result.encoding,
-               "utterances": len(result.utterances), "narration": len(result.narration),
+    summary = {"format": result.format, "detected": result.detected, "layout": result.layout,
+               "encoding": result.encoding, "utterances": len(result.utterances), "narration": len(result.narration),
                "skipped": len(result.skipped), "output": str(out), "narration_output": str(narration)}
+    if args.explain or result.detected:
+        summary["detection"] = [c.to_dict() for c in result.candidates]
     if args.json:
         print_json(summary)
-    else:
-        echo(f"format: {result.format}{' (detected)' if result.detected else ''}, encoding: {result.encoding}\n"
-             f"{len(result.utterances)} utterances → {out}\n{len(result.narration)} narration/stage lines → "
-             f"{narration}\n{len(result.skipped)} lines skipped (see `persona data stats`)")
+        return 0
+    layout = f", layout: {result.layout} ({LAYOUTS[result.layout]})" if result.layout else ""
+    echo(f"format: {result.format}{' (detected)' if result.detected else ''}{layout}, encoding: {result.encoding}")
+    if args.explain:
+        echo("why (format, score, evidence; the highest score wins):")
+        echo("\n".join(explain(result.candidates, result.format, result.layout)))
+    echo(f"{len(result.utterances)} utterances → {out}\n{len(result.narration)} narration/stage lines → "
+         f"{narration}\n{len(result.skipped)} lines skipped (see `persona data stats`)")
     return 0
 
 
@@ -135,9 +142,12 @@ def register(add) -> None:
 
     q = add_data("extract", cmd_extract, "one JSON line per utterance from a script or novel")
     q.add_argument("file")
-    q.add_argument("--format", default="auto", help=f"one of {', '.join(FORMATS)}")
+    q.add_argument("--format", default="auto", help=f"one of {', '.join(FORMATS)} (stageplay reads both "
+                   "NAME: alone on a line and NAME: text)")
+    q.add_argument("--explain", action="store_true",
+                   help="show each format's evidence and score, i.e. why the file was read as it was")
     q.add_argument("-o", "--output", default="dialogues.jsonl")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help="a JSON summary (with --explain or detection: the evidence)")
     q = add_data("chunk", cmd_chunk, "cut a novel into paragraphs of about --size characters at sentence ends")
     q.add_argument("file")
     q.add_argument("--size", type=int, default=800, help="characters a chunk (one sentence more at most)")

@@ -1,8 +1,9 @@
 """Turn a script, novel or chat dataset into utterances: ``persona data extract``.
 
 ``extract(path, fmt)`` reads the file (:mod:`persona.data.textio`), picks the
-format (or detects it from cheap, explainable signals: the share of lines or
-blocks each format's patterns match) and runs that format's parser
+format (or detects it: :mod:`persona.data.detect` scores every format from
+evidence counted over the whole file, and keeps the evidence so that
+``--explain`` can show why) and runs that format's parser
 (:mod:`persona.data.formats`, or the ShareGPT/Alpaca converters below).
 Work per file is bounded: textio's size limit, then for the line-based formats
 textio's line-length limit; every parser and the detection are linear in the text.
@@ -18,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from persona.data import formats as F
+from persona.data.detect import Candidate, best_layout, candidates, play_layouts
 from persona.data.records import DataError, Utterance
 from persona.data.textio import check_lines, read_text
 
 FORMATS = ("auto", "zh-script", "stageplay", "fountain", "prose", "sharegpt", "alpaca")
-SNIFF_LINES = 20000  # detection looks at the start of the file only; enough for any real script
 LINE_FORMATS = ("zh-script", "stageplay", "fountain", "prose")  # parsed line by line: line length bounded
 _NEWLINE = re.compile("\n")
 
@@ -36,80 +37,68 @@ class Extraction:
     narration: list[Utterance]  # kind="narration": stage directions / narration, kept separately
     skipped: list[tuple[int, str]]  # (line, reason) for lines that could not be parsed (headers are not skipped)
     scores: dict[str, float] = field(default_factory=dict)  # detection signal per format, when detected
+    candidates: list[Candidate] = field(default_factory=list)  # the evidence behind scores, in FORMATS order
+    layout: str = ""  # stageplay: "cue-alone" (NAME: alone on its line) or "inline" (NAME: text)
 
 
-def extract(path: str | Path, fmt: str = "auto") -> Extraction:
-    """Extract utterances from ``path`` in format ``fmt`` (one of FORMATS)."""
+def extract(path: str | Path, fmt: str = "auto", explain: bool = False) -> Extraction:
+    """Extract utterances from ``path`` in format ``fmt`` (one of FORMATS).
+
+    The detection's evidence is kept when the format is detected, or when
+    ``explain`` asks for it with a format chosen by hand.
+    """
     if fmt not in FORMATS:
         raise DataError(f"unknown format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
     text, encoding = read_text(path)
-    scores: dict[str, float] = {}
     detected = fmt == "auto"
+    found = score_formats(text) if detected or explain else []
+    scores = dict.fromkeys(FORMATS[1:], 0.0)
+    for c in found:
+        scores[c.format] = max(scores[c.format], c.score)
     if detected:
-        scores = detect(text)
-        # dict order breaks ties (scripts before prose); with no signal at all, prose
+        # FORMATS order breaks ties (scripts before prose); with no signal at all, prose
         # is the most forgiving guess and its failure message still names it.
         fmt = max(scores, key=scores.get) if any(scores.values()) else "prose"
     if fmt in LINE_FORMATS:
         check_lines(text, str(path))
-    parsed = PARSERS[fmt](text)
+    layout = ""
+    if fmt == "stageplay":
+        layout = best_layout(found or play_layouts(*_stripped(text)))
+        parsed = F.parse_transcript(text) if layout == "inline" else F.parse_stageplay(text)
+    else:
+        parsed = PARSERS[fmt](text)
     if not parsed.utterances:
         how = "detected" if detected else "chosen"
         others = ", ".join(f for f in FORMATS[1:] if f != fmt)
-        raise DataError(f"{path}: no utterances found with format {fmt} ({how})",
-                        f"check the file, or pass --format with one of: {others}")
-    return Extraction(fmt, detected, encoding, parsed.utterances, parsed.narration, parsed.skipped, scores)
+        why = next((f" (read as {fmt} because {c.why})" for c in found
+                    if c.format == fmt and c.layout == layout and c.score), "")
+        raise DataError(f"{path}: no utterances found with format {fmt} ({how}){why}",
+                        f"check the file, or pass --format with one of: {others}; --explain shows every "
+                        "format's evidence")
+    return Extraction(fmt, detected, encoding, parsed.utterances, parsed.narration, parsed.skipped,
+                      scores if detected else {}, found, layout)
 
 
 # --- detection ------------------------------------------------------------------
 
-def detect(text: str) -> dict[str, float]:
-    """Score each format in [0, 1]; the highest wins.
-
-    zh-script: share of non-blank lines that are ``名字：``, ``（…）`` or 第N集/幕 headers.
-    stageplay / fountain: share of blank-separated blocks that start with a cue
-    (fountain also needs an INT./EXT. heading). prose: share of paragraphs with a
-    quote, halved so that scripts with quoted words inside speeches win.
-    sharegpt / alpaca: the text is JSON(L) whose records have those keys.
-    """
-    scores = dict.fromkeys(FORMATS[1:], 0.0)
+def score_formats(text: str) -> list[Candidate]:
+    """Every format's :class:`~persona.data.detect.Candidate` (stageplay's two layouts), in FORMATS order."""
     head = text.lstrip()[:1]
-    if head in "[{" and head:
-        records = _records(text, strict=False)
-        if records:
-            first = records[0][1]
-            if isinstance(first, dict) and ("conversations" in first or "messages" in first):
-                scores["sharegpt"] = 1.0
-            elif isinstance(first, dict) and "instruction" in first and "output" in first:
-                scores["alpaca"] = 1.0
-            return scores
-    lines = [line.strip() for line in text.split("\n", SNIFF_LINES)[:SNIFF_LINES] if line.strip()]
-    if not lines:
-        return scores
-    zh = sum(1 for line in lines if _is_zh_line(line))
-    scores["zh-script"] = zh / len(lines)
-    blocks = F._blocks("\n".join(text.split("\n", SNIFF_LINES)[:SNIFF_LINES]))
-    if blocks:
-        play = sum(1 for b in blocks if F.CUE.match(b[0][1]) or F.PLAY_ACT.match(b[0][1])
-                   or F.PLAY_SCENE.match(b[0][1]) or F.INLINE_CUE.match(b[0][1]))
-        scores["stageplay"] = play / len(blocks)
-        headings = sum(1 for b in blocks if len(b) == 1 and F.FT_HEADING.match(b[0][1]))
-        cues = sum(1 for b in blocks if len(b) > 1 and F.FT_CUE.match(b[0][1]) and any(c.isalpha() for c in b[0][1]))
-        scores["fountain"] = (headings + cues) / len(blocks) if headings else 0.0
-    paras = F._paragraphs("\n".join(lines[:SNIFF_LINES]))
-    if paras:
-        scores["prose"] = 0.5 * sum(1 for _, p in paras if F.QUOTE.search(p)) / len(paras)
+    records = _records(text, strict=False) if head and head in "[{" else []
+    return candidates(text, records)
+
+
+def detect(text: str) -> dict[str, float]:
+    """Score each format in [0, 1]; the highest wins (see :mod:`persona.data.detect` for the evidence)."""
+    scores = dict.fromkeys(FORMATS[1:], 0.0)
+    for c in score_formats(text):
+        scores[c.format] = max(scores[c.format], c.score)
     return scores
 
 
-def _is_zh_line(line: str) -> bool:
-    if F.ZH_EPISODE.match(line) or F.ZH_SCENE.match(line):
-        return True
-    if F.ZH_STAGE.match(line) and any("\u4e00" <= ch <= "\u9fff" for ch in line):
-        return True
-    m = F.ZH_SPEAKER.match(line)
-    # 宝玉笑道：“…” is a novel's attribution, not a script's speaker line.
-    return bool(m and m["sep"] in F.ZH_STRONG_SEPS and not m["text"].startswith(("“", "「", '"')) and any("\u4e00" <= ch <= "\u9fff" for ch in m["name"]))
+def _stripped(text: str) -> tuple[list[str], int]:
+    lines = [line.strip() for line in text.split("\n")]
+    return lines, sum(1 for line in lines if line)
 
 
 # --- ShareGPT / Alpaca ------------------------------------------------------------
@@ -220,7 +209,7 @@ def _records(text: str, strict: bool = True) -> list[tuple[int, Any]]:
 
 PARSERS = {
     "zh-script": F.parse_zh_script,
-    "stageplay": F.parse_stageplay,
+    "stageplay": F.parse_stageplay,  # the cue-alone layout; extract picks parse_transcript for inline
     "fountain": F.parse_fountain,
     "prose": F.parse_prose,
     "sharegpt": parse_sharegpt,
