@@ -204,7 +204,8 @@ def test_alpaca_records_become_user_and_assistant_turns():
 @pytest.mark.parametrize("name, fmt", [
     ("zh_script.txt", "zh-script"), ("play.txt", "stageplay"), ("screenplay.fountain", "fountain"),
     ("novel_zh.txt", "prose"), ("novel_en.txt", "prose"), ("chats.sharegpt.json", "sharegpt"),
-    ("instructions.alpaca.jsonl", "alpaca")])
+    ("instructions.alpaca.jsonl", "alpaca"), ("inline_play.txt", "stageplay"), ("transcript_slugs.txt", "stageplay"),
+    ("stageplay_cues.txt", "stageplay"), ("zh_brackets.txt", "zh-script"), ("zh_corner_quotes.txt", "zh-script")])
 def test_auto_detection_picks_the_right_format(name, fmt):
     x = extract(FIXTURES / name)
     assert (x.format, x.detected) == (fmt, True)

@@ -56,6 +56,10 @@ def candidates(text: str, records=None) -> list[Candidate]:
             *(Candidate(f, 0.0, {}, "not JSON") for f in JSON_FORMATS)]
 
 
+def _n(count: int, one: str, many: str = "") -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
+
+
 def _share(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
@@ -107,8 +111,11 @@ def play_layouts(lines: list[str], nonblank: int) -> tuple[Candidate, Candidate]
             alone, state = alone + 1, "alone"
         elif state == "inline":
             lines_by_name[name] += 1
-    # One "Note: …" line is not a cast: a name counts once it cues twice, or when it is in capitals.
+    # One "Note: …" line is not a cast: a name counts once it cues twice, or when it is in capitals,
+    # or when the file is mostly such speeches (a short scene where nobody speaks twice).
     cast = [n for n, k in uses.items() if k >= 2 or n.isupper()]
+    if 2 * sum(lines_by_name.values()) >= nonblank:
+        cast = list(uses)
     inline_lines = sum(lines_by_name[n] for n in cast)
     cues = sum(uses[n] for n in cast)
     shared = headers + directions
@@ -117,14 +124,16 @@ def play_layouts(lines: list[str], nonblank: int) -> tuple[Candidate, Candidate]
     play = Candidate("stageplay", _share(play_covered, nonblank),
                      {"lines": nonblank, "cues_alone": alone, "speech_lines": under, "headers": headers,
                       "directions": directions},
-                     f"{play_covered} of {nonblank} non-blank lines: {alone} NAME: cues alone on their line, "
-                     f"{under} speech lines under them, {headers} headers, {directions} directions", "cue-alone")
+                     f"{play_covered} of {nonblank} non-blank lines: "
+                     f"{_n(alone, 'NAME: cue alone on its line', 'NAME: cues alone on their line')}, "
+                     f"{_n(under, 'speech line')} under them, {_n(headers, 'header')}, {_n(directions, 'direction')}",
+                     "cue-alone")
     transcript = Candidate("stageplay", _share(tr_covered, nonblank),
                            {"lines": nonblank, "inline_cues": cues, "names": len(cast),
                             "continuation_lines": inline_lines - cues, "headers": headers, "directions": directions},
-                           f"{tr_covered} of {nonblank} non-blank lines: {cues} NAME: text lines by {len(cast)} "
-                           f"names, {inline_lines - cues} lines continuing them, {headers} headers, "
-                           f"{directions} directions", "inline")
+                           f"{tr_covered} of {nonblank} non-blank lines: {_n(cues, 'NAME: text line')} by "
+                           f"{_n(len(cast), 'name')}, {_n(inline_lines - cues, 'line')} continuing them, "
+                           f"{_n(headers, 'header')}, {_n(directions, 'direction')}", "inline")
     return play, transcript
 
 

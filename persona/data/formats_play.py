@@ -54,7 +54,7 @@ class Scenes:
         elif m := PLACE_HEADING.match(line):
             self.name, rest = self._place(line), ""
         elif m := BRACKET_SCENE.match(line):
-            self.name, rest = self._place(m["place"].split(",", 1)[0].strip(" .")), m["place"].strip()
+            self.name, rest = self._place(_place_name(m["place"])), m["place"].strip()
         if rest is not None:
             self.found = True
         return rest
@@ -62,6 +62,23 @@ class Scenes:
     def _place(self, place: str) -> str:
         seen = self._places[place] = self._places.get(place, 0) + 1
         return place if seen == 1 else f"{place} ({seen})"
+
+
+ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Dr", "St", "Mt")
+
+
+def _place_name(description: str) -> str:
+    """``Central Perk, Ross and Monica are there.`` -> ``Central Perk``: up to the first comma or sentence end."""
+    end = len(description)
+    comma = description.find(",")
+    if comma >= 0:
+        end = comma
+    dot = description.find(". ")
+    while 0 <= dot < end and description[:dot].rsplit(" ", 1)[-1] in ABBREVIATIONS:
+        dot = description.find(". ", dot + 2)
+    if 0 <= dot < end:
+        end = dot
+    return description[:end].strip(" .") or description.strip(" .")
 
 
 def parse_stageplay(text: str) -> Parsed:
@@ -73,13 +90,13 @@ def parse_stageplay(text: str) -> Parsed:
     """
     out = Parsed()
     scenes = Scenes()
-    speaker, action, buf, start = "", "", [], 0
+    speaker, action, buf, start, scene = "", "", [], 0, ""
     at_block_start = True
 
     def flush() -> None:
         nonlocal speaker, buf
         if speaker and buf:
-            out.say(scenes.name, speaker, " ".join(buf), start, action=action)
+            out.say(scene, speaker, " ".join(buf), start, action=action)
         elif speaker:
             out.skipped.append((start, f"cue {speaker}: with no speech"))
         speaker, buf = "", []
@@ -100,12 +117,13 @@ def parse_stageplay(text: str) -> Parsed:
         m = (CUE.match(line) if block_start else None) or CAPS_CUE.match(line)
         if m:
             flush()
-            speaker, action, start = m["name"].strip(), (m["action"] or "").strip(), n
+            speaker, action, start, scene = m["name"].strip(), (m["action"] or "").strip(), n, scenes.name
             continue
         m = INLINE_CUE.match(line) if block_start or not speaker else None
         if m:
             flush()
             speaker, action, start, buf = m["name"].strip(), (m["action"] or "").strip(), n, [m["text"]]
+            scene = scenes.name
             continue
         if PLAY_DIRECTION.match(line):
             flush()

@@ -50,7 +50,7 @@ def parse_transcript(text: str) -> Parsed:
     """
     out = Parsed()
     scenes = Scenes()
-    speaker, action, buf, start = "", "", [], 0
+    speaker, action, buf, start, scene = "", "", [], 0, ""
     in_speech = False  # no blank line since the cue: an uncued line continues the speech
 
     def flush() -> None:
@@ -60,9 +60,9 @@ def parse_transcript(text: str) -> Parsed:
             inline = [next(g for g in m.groups() if g is not None).strip() for m in TR_INLINE.finditer(said)]
             words = " ".join(TR_INLINE.sub(" ", said).split())
             if words:
-                out.say(scenes.name, speaker, words, start, action=action, inline=inline)
+                out.say(scene, speaker, words, start, action=action, inline=inline)
             elif action or inline:
-                out.narrate(scenes.name, "; ".join(filter(None, [action, *inline])), start, speaker=speaker)
+                out.narrate(scene, "; ".join(filter(None, [action, *inline])), start, speaker=speaker)
             else:
                 out.skipped.append((start, f"cue {speaker}: with no speech"))
         speaker, buf, in_speech = "", [], False
@@ -78,6 +78,9 @@ def parse_transcript(text: str) -> Parsed:
             if rest:
                 out.narrate(scenes.name, rest, n)
             continue
+        if in_speech and not buf and TR_DIRECTION.match(line):  # "ODA:" then "(laughing)": the cue's business
+            buf.append(line)
+            continue
         if TR_DIRECTION.match(line) or PLAY_DIRECTION.match(line):
             flush()
             out.narrate(scenes.name, line[1:-1].strip() if line[0] in "[(" else line, n)
@@ -85,7 +88,7 @@ def parse_transcript(text: str) -> Parsed:
         m = cue(line)
         if m:
             flush()
-            speaker, action, start = m["name"].strip(), (m["action"] or "").strip(), n
+            speaker, action, start, scene = m["name"].strip(), (m["action"] or "").strip(), n, scenes.name
             buf, in_speech = ([m["text"].strip()] if m["text"] and m["text"].strip() else []), True
             continue
         if in_speech:
