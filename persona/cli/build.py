@@ -22,6 +22,8 @@ def cmd_build_pack(args: argparse.Namespace) -> int:
 
     if args.writer:
         return _build_writer(args)
+    if args.format == "auto" and _datasets(args.file):
+        return _build_dataset(args)
     if not args.character:
         raise InputError("persona build needs --character (or --writer for a novel)",
                          "pass --character NAME (see `persona data stats FILE`), or --writer to learn a novel's style")
@@ -31,6 +33,32 @@ def cmd_build_pack(args: argparse.Namespace) -> int:
     result = build_pack(args.file, args.character, args.output, fmt=args.format, base=args.base,
                         build_options=_build_options(args), train_config=config, overwrite=args.overwrite,
                         eval_samples=args.eval_samples or 12, progress=progress, title=args.title)
+    echo(f"built {result['pack']}: chat with it with `persona chat {result['pack']}`", file=sys.stderr)
+    if args.json:
+        print_json(result["eval"])
+    return 0
+
+
+def _datasets(files: list[str]) -> bool:
+    """Whether the input is one dataset to train on as it is (not a script to extract lines from)."""
+    from persona.data.datasets import is_dataset
+
+    found = [f for f in files if is_dataset(f)]
+    if found and len(files) > 1:
+        raise InputError(f"persona build trains on one dataset at a time, not {len(files)} files",
+                         "merge them, or put them in one folder with a dataset_info.json that names each")
+    return bool(found)
+
+
+def _build_dataset(args: argparse.Namespace) -> int:
+    from persona.dataset_pack import build_from_dataset
+    from persona.train import TrainConfig
+
+    config = _train_config(args, TrainConfig().max_len)  # build_from_dataset picks the base for the language
+    result = build_from_dataset(args.file[0], args.output, args.character, base=args.base, train_config=config,
+                                val_fraction=args.val_fraction, seed=args.seed,
+                                eval_samples=args.eval_samples or 12, eval_tokens=args.eval_tokens,
+                                overwrite=args.overwrite, progress=progress, title=args.title)
     echo(f"built {result['pack']}: chat with it with `persona chat {result['pack']}`", file=sys.stderr)
     if args.json:
         print_json(result["eval"])
@@ -110,9 +138,12 @@ def add_writer_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(add) -> None:
-    p = add("build", cmd_build_pack, "script → dataset → LoRA adapter → eval → a complete persona pack "
+    p = add("build", cmd_build_pack, "script (or dataset) → dataset → LoRA adapter → eval → a complete persona pack "
                                      "(--writer: novel → summaries → a pack that writes in its style)")
-    p.add_argument("file", nargs="+", help="the script (several: episodes, in order), or the novel with --writer")
+    p.add_argument("file", nargs="+", help="the script (several: episodes, in order); or one dataset to train on as "
+                                           "it is: an Alpaca/ShareGPT .json/.jsonl file, or a folder with "
+                                           "train.jsonl/val.jsonl or dataset_info.json (--character then names the "
+                                           "pack; default: the file's name); or the novel with --writer")
     p.add_argument("-o", "--output", required=True, help="pack folder to write")
     p.add_argument("--title", help="the work's title in the system prompt (default: from the file names)")
     p.add_argument("--format", default="auto", help=f"one of {', '.join(FORMATS)}")
@@ -123,8 +154,10 @@ def register(add) -> None:
     add_build_options(p, character_required=False)
     add_train_options(p)
     add_writer_options(p)
-    p = add("train", cmd_train, "train a LoRA adapter from a dataset folder (train.jsonl, val.jsonl)")
-    p.add_argument("data_dir")
+    p = add("train", cmd_train, "train a LoRA adapter from a dataset: a folder (train.jsonl + val.jsonl, or "
+                                "LLaMA-Factory's dataset_info.json) or an Alpaca/ShareGPT .json/.jsonl file")
+    p.add_argument("data_dir", help="the dataset folder or file; a file or dataset_info.json has 10%% of its "
+                                    "records held out for validation (seeded; Alpaca records in runs of 16)")
     p.add_argument("-o", "--output", required=True, help="pack folder to write the adapter into")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
     p.add_argument("--json", action="store_true", help="print the training report as JSON")
