@@ -21,7 +21,7 @@ LLAMA_ENV := CFLAGS='$(LLAMA_CFLAGS)' CXXFLAGS='$(LLAMA_CFLAGS)' CMAKE_ARGS='$(C
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) PIP_CONSTRAINT=$(CURDIR)/build-constraints.txt
 PERSONA ?= captain-mara
 
-.PHONY: setup chat test test-fast lock bench clean
+.PHONY: setup chat test test-fast lock bench zhen-huan clean
 
 setup: $(VENV)/.installed
 
@@ -64,6 +64,10 @@ bench: setup
 	$(BIN)/python bench/bench_serve.py | tee -a bench/RESULTS.md.new
 	$(BIN)/python bench/bench_synth.py | tee -a bench/RESULTS.md.new
 	@echo "copy the tables into bench/RESULTS.md"
+
+# The shipped 甄嬛 pack, rebuilt from ../shared/data/scripts (ZHEN_HUAN_ARGS=--resume after a kill).
+zhen-huan: setup
+	sh examples/zhen-huan.sh $(ZHEN_HUAN_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -12,7 +12,6 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,18 +67,66 @@ def check_target(out: Path, overwrite: bool) -> None:
         raise DataError(f"the folder {out.parent} does not exist", f"create it first (mkdir -p {out.parent})")
 
 
+def partial_folder(out: Path) -> Path:
+    return out.parent / f".{out.name}.partial"
+
+
 @contextmanager
-def staged(out: Path) -> Iterator[Path]:
-    """A temporary folder beside ``out``, renamed onto it when the block succeeds, removed when it fails."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-build-", dir=out.parent))
+def staged(out: Path, resume: bool = False) -> Iterator[Path]:
+    """The build's work folder beside ``out`` (``.NAME.partial``), renamed onto ``out`` when the block succeeds.
+
+    A build that fails or is killed after training began leaves the folder (hidden,
+    and no pack: ``persona chat`` never finds it), so ``--resume`` continues from
+    its checkpoint; one that fails before has nothing worth keeping and is removed.
+    """
+    work = partial_folder(out)
+    if work.exists() and not resume:
+        raise DataError(f"an unfinished build of {out.name} is in {work}",
+                        "pass --resume to continue it, or delete that folder to start over")
+    if resume and not work.is_dir():
+        raise DataError(f"there is no unfinished build of {out.name} to resume ({work} is missing)",
+                        "run the same command without --resume")
+    work.mkdir(exist_ok=True)
     try:
-        yield tmp
+        yield work
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
+        os.replace(work, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not (work / "checkpoint").exists() and not (work / "training_report.json").exists():
+            shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+def train_stage(work: Path, config, progress) -> dict:
+    """Train into ``work``, or continue: from its checkpoint, or not at all when a killed build had finished training."""
+    import json
+
+    from persona.train import train
+
+    done = work / "training_report.json"
+    if done.is_file() and (work / "adapter").is_dir():
+        progress("training finished in the unfinished build; going on to the eval")
+        return json.loads(done.read_text(encoding="utf-8"))
+    resume = (work / "checkpoint" / "state.json").is_file()
+    if resume:
+        progress("resuming training from the unfinished build's checkpoint …")
+    return train(work / "data", work, config, resume=resume)
+
+
+def built_dataset_sha(work: Path) -> str | None:
+    """The dataset hash an unfinished build recorded, if any."""
+    import json
+
+    report = work / "data" / "build_report.json"
+    return json.loads(report.read_text(encoding="utf-8")).get("dataset_sha256") if report.is_file() else None
+
+
+def check_same_dataset(work: Path, before: str | None, after: str | None) -> None:
+    """A resumed build's dataset must come out as it was, or the checkpoint is for other data."""
+    if before and after != before:
+        raise DataError("the script or the dataset options changed since the unfinished build",
+                        f"run it with the same command and --resume, or delete {work} to start over")
 
 
 def finish(tmp: Path, manifest: dict, system: str, progress, evaluate_pack) -> dict:
@@ -113,12 +160,13 @@ def extract_all(sources: list[Path], fmt: str):
 
 def build_pack(source: str | Path | list, character: str, out: str | Path, fmt: str = "auto",
                base: str | None = None, build_options: dict | None = None, train_config=None,
-               eval_samples: int = 12, overwrite: bool = False, progress=print, title: str | None = None) -> dict:
+               eval_samples: int = 12, overwrite: bool = False, progress=print, title: str | None = None,
+               resume: bool = False) -> dict:
     """Build a character pack at ``out`` from one script or several (episodes, in order)."""
     from persona.data.build import build_dataset
     from persona.evaluate import evaluate
     from persona.scaffold import slugify
-    from persona.train import TrainConfig, train
+    from persona.train import TrainConfig
 
     sources = [Path(s) for s in (source if isinstance(source, (list, tuple)) else [source])]
     out = Path(out)
@@ -127,10 +175,13 @@ def build_pack(source: str | Path | list, character: str, out: str | Path, fmt: 
     progress(f"[1/4] extracting {names} …")
     extraction = extract_all(sources, fmt)
     hashes = {s.name: _sha256(s) for s in sources}
-    with staged(out) as tmp:
+    with staged(out, resume) as tmp:
         progress(f"[2/4] building the dataset for {character} ({extraction.format}, {len(extraction.utterances)} lines) …")
-        summary = build_dataset(extraction.utterances, character, tmp / "data",
+
+        before = built_dataset_sha(tmp)
+        summary = build_dataset(extraction.utterances, character, tmp / "data", overwrite=resume,
                                 source_hashes=hashes, **(build_options or {}))
+        check_same_dataset(tmp, before, summary.to_dict().get("dataset_sha256"))
         matched = summary.to_dict().get("speakers_matched") or [character]
         names = {n.lower() for n in matched}
         mine = [u for u in extraction.utterances if u.speaker.lower() in names]
@@ -141,11 +192,11 @@ def build_pack(source: str | Path | list, character: str, out: str | Path, fmt: 
         # The default model is English-only; Chinese packs default to the multilingual base.
         config.base = base or (config.base if language == "en" else "gemma3-270m")
         progress(f"[3/4] training a LoRA adapter on {config.base} …")
-        report = train(tmp / "data", tmp, config)
+        report = train_stage(tmp, config, progress)
         pack_id = slugify(out.name) or slugify(character) or "character"
         manifest = {
             "spec": "persona-pack", "spec_version": "1", "id": pack_id, "name": character,
-            "description": f"{character}, trained on their lines from {names}.",
+            "description": (build_options or {}).get("description") or f"{character}, trained on their lines from {names}.",
             "language": language, "greetings": greetings_from(mine), "system": "system.md",
             "model": {"base": config.base, "adapter": "adapter"},
             "sampling": {"temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.15, "max_new_tokens": 120},

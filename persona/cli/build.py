@@ -32,7 +32,8 @@ def cmd_build_pack(args: argparse.Namespace) -> int:
     config = _train_config(args, TrainConfig().max_len)  # build_pack picks the base for the script's language
     result = build_pack(args.file, args.character, args.output, fmt=args.format, base=args.base,
                         build_options=_build_options(args), train_config=config, overwrite=args.overwrite,
-                        eval_samples=args.eval_samples or 12, progress=progress, title=args.title)
+                        eval_samples=args.eval_samples or 12, progress=progress, title=args.title,
+                        resume=args.resume)
     echo(f"built {result['pack']}: chat with it with `persona chat {result['pack']}`", file=sys.stderr)
     if args.json:
         print_json(result["eval"])
@@ -146,6 +147,8 @@ def register(add) -> None:
                                            "pack; default: the file's name); or the novel with --writer")
     p.add_argument("-o", "--output", required=True, help="pack folder to write")
     p.add_argument("--title", help="the work's title in the system prompt (default: from the file names)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a killed build from its checkpoint (kept in .PACK.partial beside the pack)")
     p.add_argument("--format", default="auto", help=f"one of {', '.join(FORMATS)}")
     p.add_argument("--json", action="store_true", help="print the eval as JSON")
     p.add_argument("--eval-samples", type=int, help="held-out prompts the eval generates for (default: 12; 4 for --writer)")

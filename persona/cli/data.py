@@ -108,7 +108,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def _build_options(args: argparse.Namespace) -> dict:
     return {"history": args.history, "val_fraction": args.val_fraction, "seed": args.seed,
-            "min_lines": args.min_lines, "max_chars": args.max_chars}
+            "min_lines": args.min_lines, "max_chars": args.max_chars, "identity": args.identity,
+            "identity_samples": args.identity_samples, "description": args.description}
 
 
 def cmd_build_data(args: argparse.Namespace) -> int:
@@ -130,6 +131,11 @@ def add_build_options(p: argparse.ArgumentParser, character_required: bool = Tru
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of lines held out (whole scenes)")
     p.add_argument("--min-lines", type=int, default=20, help="refuse a character with fewer lines")
     p.add_argument("--max-chars", type=int, default=400, help="drop lines longer than this")
+    p.add_argument("--identity", action=argparse.BooleanOptionalAction, default=True,
+                   help="add who-are-you samples answered in character with the character's own lines (train only)")
+    p.add_argument("--identity-samples", type=int, help="how many (default: 3%% of the train samples, 4 to 60)")
+    p.add_argument("--description", help="one sentence about the character (the pack's description; "
+                                          "some identity answers use it)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
 
 
