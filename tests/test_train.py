@@ -102,3 +102,36 @@ def test_train_cli_bad_input_is_one_clear_error(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "error: cannot read" in proc.stderr and "hint: build the dataset with `persona data build`" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("base", ["smollm2-135m", "gemma3-270m"])
+def test_masked_loss_equals_the_models_own_loss_on_a_padded_batch(model_cache, tmp_path, base):
+    """The output layer at labelled positions only computes the same loss as transformers' full one."""
+    import os
+    import random
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from persona.models import resolve
+    from persona.models.hf import weights_folder
+    from persona.train import batches, collate, masked_loss, to_messages
+
+    os.environ["PERSONA_CACHE_DIR"] = str(model_cache)
+    folder = weights_folder(resolve(base))
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                             task_type="CAUSAL_LM"))
+    rows = [json.loads(line) for line in (write_dataset(tmp_path / "ds") / "train.jsonl")
+            .read_text().splitlines()]
+    items = [tokenize(tok, to_messages(r), 512) for r in rows[:4]]
+    idx = batches(items, 10_000, random.Random(0))[0]
+    assert len({len(items[i][0]) for i in idx}) > 1  # rows of different lengths: padding is exercised
+    ids, mask, labels = collate(items, idx, tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+    model.eval()
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        fast = masked_loss(model, ids, mask, labels)
+    assert abs(float(full) - float(fast)) < 1e-4 * max(1.0, float(full))
