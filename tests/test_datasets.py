@@ -53,8 +53,8 @@ def test_alpaca_joins_input_to_the_instruction_and_history_becomes_earlier_turns
 def test_huanhuan_alpaca_file_splits_off_a_tenth_in_runs_of_consecutive_lines_by_seed():
     train, val = load_training_data(HUANHUAN)
     assert (len(train), len(val)) == (3729 - 373, 373)
-    assert convs(train[0]) == [("human", "小姐，别的秀女都在求中选，唯有咱们小姐想被撂牌子，菩萨一定记得真真儿的——"),
-                               ("gpt", "嘘——都说许愿说破是不灵的。")]
+    first = "小姐，别的秀女都在求中选，唯有咱们小姐想被撂牌子，菩萨一定记得真真儿的——"
+    assert convs(train[0]) == [("human", first), ("gpt", "嘘——都说许愿说破是不灵的。")]
     held = sorted(int(r["scene"].rsplit(" ", 1)[1]) for r in val)
     # Whole runs of ALPACA_RUN consecutive records; only the last run taken may be cut short.
     per_run = Counter((n - 1) // ALPACA_RUN for n in held)
@@ -188,7 +188,8 @@ def test_size_and_nesting_are_bounded_before_the_records_are_walked(tmp_path, mo
     (tmp_path / "deep.json").write_text('[{"instruction": "a", "output": "b"},\n {"instruction": ' + deep + "}]")
     with pytest.raises(DataError, match=r"deep.json:2: JSON nests more than 64 levels deep"):
         load_training_data(tmp_path / "deep.json")
-    (tmp_path / "deep.jsonl").write_text('{"instruction": "a", "output": "b"}\n{"x": ' + "[" * 5000 + "]" * 5000 + "}\n")
+    deeper = "[" * 5000 + "]" * 5000  # past the parser's own recursion limit
+    (tmp_path / "deep.jsonl").write_text('{"instruction": "a", "output": "b"}\n{"x": ' + deeper + "}\n")
     with pytest.raises(DataError, match=r"deep.jsonl:2: JSON nests more than 64 levels deep"):
         load_training_data(tmp_path / "deep.jsonl")
     monkeypatch.setattr(dataset_formats, "MAX_BYTES", 1000)
@@ -277,9 +278,10 @@ def test_pack_name_defaults_to_the_file_name_before_its_first_dot(tmp_path):
 @pytest.mark.slow
 def test_train_cli_trains_an_adapter_from_the_huanhuan_alpaca_file(tmp_path, model_cache):
     out = tmp_path / "out"
-    proc = run_cli("train", str(HUANHUAN), "-o", str(out), "--max-steps", "2", "--max-len", "64", "--json")
+    proc = run_cli("train", str(HUANHUAN), "-o", str(out), "--max-steps", "2", "--max-len", "32", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert (report["train_samples"], report["val_samples"], report["steps"]) == (3356, 373, 2)
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
-    assert json.loads((out / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"] == "smollm2-135m"
+    config = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "smollm2-135m"

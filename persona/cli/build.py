@@ -139,8 +139,8 @@ def add_writer_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(add) -> None:
-    p = add("build", cmd_build_pack, "script (or dataset) → dataset → LoRA adapter → eval → a complete persona pack "
-                                     "(--writer: novel → summaries → a pack that writes in its style)")
+    p = add("build", cmd_build_pack, "script (or dataset) → dataset → LoRA adapter → eval → a complete "
+                                     "persona pack (--writer: novel → summaries → a pack that writes in its style)")
     p.add_argument("file", nargs="+", help="the script (several: episodes, in order); or one dataset to train on as "
                                            "it is: an Alpaca/ShareGPT .json/.jsonl file, or a folder with "
                                            "train.jsonl/val.jsonl or dataset_info.json (--character then names the "

@@ -162,11 +162,13 @@ def detect(path: Path, records: list[tuple[int, Any]]) -> str:
 
 
 def to_row(record: Any, mapping: Mapping, where: str) -> dict:
-    """One record as ``{"system", "conversations", ...}``; ``where`` names it in errors ("f.json: record 3 (line 9)")."""
+    """One record as ``{"system", "conversations", ...}``; ``where`` names it in errors ("f.json: record 3")."""
+    alpaca = mapping.formatting == "alpaca"
     if not isinstance(record, dict):
-        raise DataError(f"{where} is not a JSON object", ALPACA_HINT if mapping.formatting == "alpaca" else SHAREGPT_HINT)
-    return _alpaca(record, mapping.columns, where) if mapping.formatting == "alpaca" else \
-        _sharegpt(record, mapping.columns, mapping.tags, where)
+        raise DataError(f"{where} is not a JSON object", ALPACA_HINT if alpaca else SHAREGPT_HINT)
+    if alpaca:
+        return _alpaca(record, mapping.columns, where)
+    return _sharegpt(record, mapping.columns, mapping.tags, where)
 
 
 def _text(record: dict, key: str | None, where: str, hint: str, required: bool = False) -> str:
