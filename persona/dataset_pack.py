@@ -18,7 +18,8 @@ import json
 from pathlib import Path
 
 from persona.data.records import DataError, Utterance
-from persona.pack_builder import _language, _sha256, check_target, finish, greetings_from, staged, system_prompt
+from persona.pack_builder import (_language, _sha256, check_same_dataset, check_target, finish, greetings_from,
+                                  staged, system_prompt, train_stage)
 
 
 def default_name(source: Path) -> str:
@@ -31,11 +32,12 @@ def default_name(source: Path) -> str:
 def build_from_dataset(source: str | Path, out: str | Path, character: str | None = None, *,
                        base: str | None = None, train_config=None, val_fraction: float = 0.1, seed: int = 0,
                        eval_samples: int = 12, eval_tokens: int | None = None, overwrite: bool = False,
-                       progress=print, title: str | None = None) -> dict:
-    """Build a character pack at ``out`` from the dataset at ``source``."""
+                       progress=print, title: str | None = None, resume: bool = False) -> dict:
+    """Build a character pack at ``out`` from the dataset at ``source``; ``resume`` continues a killed
+    build (its work folder), when the dataset still splits into the same bytes."""
     from persona.data.datasets import read_dataset, split
     from persona.scaffold import slugify
-    from persona.train import TrainConfig, train
+    from persona.train import TrainConfig
 
     source, out = Path(source), Path(out)
     check_target(out, overwrite)
@@ -52,24 +54,29 @@ def build_from_dataset(source: str | Path, out: str | Path, character: str | Non
     own = {row["system"] for row in train_rows + val_rows if row.get("system")}
     system = own.pop() + "\n" if len(own) == 1 else system_prompt(name, title, mine, language)
     hashes = {f.name: _sha256(f) for f in data.files}
-    with staged(out) as tmp:
+    train_bytes, val_bytes = _jsonl(train_rows), _jsonl(val_rows)
+    dataset_sha = hashlib.sha256(train_bytes + val_bytes).hexdigest()
+    with staged(out, resume) as tmp:
         progress(f"[2/4] writing the dataset ({data.format}, {len(train_rows)} training and "
                  f"{len(val_rows)} held-out samples) …")
-        train_bytes, val_bytes = _jsonl(train_rows), _jsonl(val_rows)
-        (tmp / "data").mkdir()
+        report_path = tmp / "data" / "dataset_report.json"
+        before = json.loads(report_path.read_text(encoding="utf-8")).get("dataset_sha256") \
+            if report_path.is_file() else None
+        check_same_dataset(tmp, before, dataset_sha)
+        (tmp / "data").mkdir(exist_ok=True)
         (tmp / "data" / "train.jsonl").write_bytes(train_bytes)
         (tmp / "data" / "val.jsonl").write_bytes(val_bytes)
         split_note = {"given": "the folder's own train.jsonl/val.jsonl"} if data.given else \
             {"val_fraction": val_fraction, "seed": seed}
-        (tmp / "data" / "dataset_report.json").write_text(json.dumps(
+        report_path.write_text(json.dumps(
             {"source": str(source), "format": data.format, "records": data.records, "samples_train": len(train_rows),
-             "samples_val": len(val_rows), "split": split_note, "source_sha256": hashes}, ensure_ascii=False,
-            indent=1), encoding="utf-8")
+             "samples_val": len(val_rows), "split": split_note, "dataset_sha256": dataset_sha,
+             "source_sha256": hashes}, ensure_ascii=False, indent=1), encoding="utf-8")
         config = train_config or TrainConfig()
         # The default model is English-only; Chinese packs default to the multilingual base.
         config.base = base or (config.base if language == "en" else "gemma3-270m")
         progress(f"[3/4] training a LoRA adapter on {config.base} …")
-        report = train(tmp / "data", tmp, config)
+        report = train_stage(tmp, config, progress)
         pack_id = slugify(out.name) or slugify(name) or "character"
         manifest = {
             "spec": "persona-pack", "spec_version": "1", "id": pack_id, "name": name,
@@ -79,7 +86,7 @@ def build_from_dataset(source: str | Path, out: str | Path, character: str | Non
             "sampling": {"temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.15, "max_new_tokens": 120},
             "provenance": {"kind": "dataset", "source": source.name, "sources": hashes, "format": data.format,
                            "records": data.records, "split": split_note,
-                           "dataset_sha256": hashlib.sha256(train_bytes + val_bytes).hexdigest(),
+                           "dataset_sha256": dataset_sha,
                            "hyperparameters": report["config"], "best_val_loss": report["best_val_loss"],
                            "eval": "eval.json"},
         }

@@ -265,6 +265,21 @@ def test_a_dataset_pack_whose_fidelity_cannot_be_scored_gets_the_rest_of_the_eva
     assert dataset_pack.evaluate_dataset_pack(tmp_path, 5) == {"full": {"samples": 5, "max_new_tokens": None}}
 
 
+def test_resuming_a_dataset_build_refuses_a_dataset_that_changed(tmp_path):
+    from persona.dataset_pack import build_from_dataset
+
+    path = write_json(tmp_path / "mara.json", [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(4)])
+    work = tmp_path / ".pack.partial"
+    (work / "data").mkdir(parents=True)
+    (work / "checkpoint").mkdir()  # training had begun: the work folder is kept for --resume
+    (work / "data" / "dataset_report.json").write_text(json.dumps({"dataset_sha256": "something else"}))
+    with pytest.raises(DataError, match="an unfinished build of pack is in"):
+        build_from_dataset(path, tmp_path / "pack", progress=lambda m: None)
+    with pytest.raises(DataError, match="changed since the unfinished build"):
+        build_from_dataset(path, tmp_path / "pack", resume=True, progress=lambda m: None)
+    assert json.loads((work / "data" / "dataset_report.json").read_text()) == {"dataset_sha256": "something else"}
+
+
 def test_pack_name_defaults_to_the_file_name_before_its_first_dot(tmp_path):
     from persona.dataset_pack import default_name
 

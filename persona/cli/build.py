@@ -59,7 +59,7 @@ def _build_dataset(args: argparse.Namespace) -> int:
     result = build_from_dataset(args.file[0], args.output, args.character, base=args.base, train_config=config,
                                 val_fraction=args.val_fraction, seed=args.seed,
                                 eval_samples=args.eval_samples or 12, eval_tokens=args.eval_tokens,
-                                overwrite=args.overwrite, progress=progress, title=args.title)
+                                overwrite=args.overwrite, progress=progress, title=args.title, resume=args.resume)
     echo(f"built {result['pack']}: chat with it with `persona chat {result['pack']}`", file=sys.stderr)
     if args.json:
         print_json(result["eval"])
