@@ -97,6 +97,14 @@ def test_sharegpt_jsonl_and_openai_messages_read_the_same(tmp_path):
     assert read_dataset(openai).format == "openai"
 
 
+def test_a_single_pretty_printed_record_is_one_record(tmp_path):
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps({"instruction": "a", "output": "b"}, indent=2))
+    with pytest.raises(DataError, match="has 1 record; training needs at least 2"):
+        load_training_data(path)
+    assert read_dataset(path).records == 1
+
+
 def test_dataset_info_columns_and_tags_decide_which_keys_are_read(tmp_path):
     write_json(tmp_path / "qa.json", [
         {"q": "Who are you?", "ctx": "be brief", "a": "Mara.", "instruction": "IGNORED", "output": "IGNORED"},

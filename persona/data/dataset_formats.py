@@ -76,6 +76,13 @@ def read_records(path: Path) -> list[tuple[int, Any]]:
         raise DataError(f"{path} is empty", "pass a dataset with some records in it")
     if stripped[0] == "[":
         return _array(path, text)
+    first = text.count("\n", 0, len(text) - len(stripped)) + 1
+    try:  # one (pretty-printed) object; JSON Lines fail fast here, at the end of their first line
+        return [(first, jsonlimits.loads(text))]
+    except jsonlimits.JSONLimitError as exc:  # the first record (the only one, or line 1's)
+        raise DataError(f"{path}:{first}: {exc}", "a dataset record is a few levels deep; check the file") from None
+    except ValueError:
+        pass  # JSON Lines, or broken: read line by line, so an error names its line
     out = []
     for n, line in enumerate(text.split("\n"), 1):
         if line.strip():
