@@ -7,46 +7,42 @@ import shutil
 
 import pytest
 
-from persona.evaluate import distinct, evaluate, format_table, speaker_lines
+from persona.evaluate import distinct, evaluate, format_table, pick_prompts, speaker_lines
 from persona.train import TrainConfig, train
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 
-pytestmark = pytest.mark.slow
-
-MARA = ["Aye, the tide turns at dawn.", "Rum for the lad, water for the fool.", "The Gull never lost a race.",
-        "Mind your step on my dock.", "Black sails mean trouble, friend.", "I lost two fingers to a rope.",
-        "The navy chased us for ten years.", "Sit, drink, and keep your voice down."]
-OTHERS = ["SAILOR: Is the harbour open tonight?", "CLERK: The ledger does not balance, madam.",
-          "SAILOR: We sighted a ship at dawn.", "CLERK: The tax is due on Friday.",
-          "SAILOR: My boots are full of water.", "CLERK: Please sign the form in triplicate.",
-          "SAILOR: Where is the captain?", "CLERK: I need a receipt for the rum."]
+MARA_DATA = ROOT / "personas" / "mara-of-the-lantern" / "data"
 
 
 def make_pack(root):
+    """A pack on the shipped pack's real data (20 held-out scenes), trained for two steps."""
     data = root / "data"
     data.mkdir(parents=True)
-    rows = [{"system": "You are Mara.", "conversations": [{"from": "human", "value": o}, {"from": "gpt", "value": m}],
-             "scene": str(i)} for i, (o, m) in enumerate(zip(OTHERS, MARA))]
-    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:6]))
-    (data / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[6:]))
+    for name in ("train.jsonl", "val.jsonl"):
+        shutil.copy(MARA_DATA / name, data / name)
     train(data, root, TrainConfig(max_steps=2, eval_every=2, rank=4, alpha=8, batch_tokens=512), progress=False)
     (root / "persona.toml").write_text('spec = "persona-pack"\nspec_version = "1"\nname = "Mara"\n'
+                                       'system = "You are Mara, a harbour captain."\n'
                                        '[model]\nbase = "smollm2-135m"\nadapter = "adapter"\n')
     return root
 
 
-def test_eval_reports_perplexity_fidelity_and_diversity(tmp_path, model_cache):
-    import os
-
-    os.environ["PERSONA_CACHE_DIR"] = str(model_cache)
+@pytest.mark.slow
+def test_eval_reports_every_figure_with_its_interval_and_checks_the_scorer_first(tmp_path, model_cache):
     pack = make_pack(tmp_path / "mara")
-    report = evaluate(pack, samples=2, max_new_tokens=12)
+    report = evaluate(pack, samples=2, max_new_tokens=8)
+    assert report["style"]["trustworthy"] and report["style"]["auc"] > 0.6
     for side in ("base", "adapter"):
-        assert report[side]["perplexity"] > 1 and 0 <= report[side]["fidelity"] <= 1
-        assert set(report[side]) >= {"distinct_1", "distinct_2", "mean_chars"}
-    assert report["real"]["fidelity"] is not None
-    assert "perplexity" in format_table(report).splitlines()[0]
-    proc = run_cli("eval", str(pack), "--samples", "1", "--min-fidelity", "1.01")
+        r = report[side]
+        assert r["perplexity"] > 1 and r["perplexity_ci95"][0] <= r["perplexity"] <= r["perplexity_ci95"][1]
+        assert 0 <= r["fidelity"] <= 1 and len(r["fidelity_ci95"]) == 2 and 0 <= r["fidelity_share"] <= 1
+        assert 0 <= r["ai_admission"] <= 1 and set(r["ai_admission_by_language"]) == {"zh", "en"}
+        assert set(r) >= {"distinct_1", "distinct_2", "mean_chars", "mean_chars_ci95"}
+    assert report["real"]["fidelity"] > report["real"]["fidelity_others"]
+    assert len(report["identity"]) == 16 and report["generated"] == 2
+    table = format_table(report)
+    assert "perplexity" in table.splitlines()[0] and "AI-admission" in table and "style scorer AUC" in table
+    proc = run_cli("eval", str(pack), "--samples", "1", "--max-tokens", "6", "--min-fidelity", "1.01")
     assert proc.returncode == 1 and "below --min-fidelity" in proc.stderr
     assert json.loads((pack / "eval.json").read_text())["pack"] == "mara"
 
@@ -61,6 +57,17 @@ def test_eval_without_an_adapter_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "error: pack captain-mara has no adapter" in proc.stderr
 
 
+def test_eval_with_too_few_held_out_lines_for_the_auc_is_a_clear_error(tmp_path):
+    pack = tmp_path / "thin"
+    shutil.copytree(ROOT / "personas" / "mara-of-the-lantern", pack)
+    rows = (pack / "data" / "val.jsonl").read_text().splitlines()
+    (pack / "data" / "val.jsonl").write_text("\n".join(rows[:3]) + "\n")
+    proc = run_cli("eval", str(pack))
+    assert proc.returncode == 2 and "error: too few held-out lines to check the style scorer" in proc.stderr
+    assert "hint: " in proc.stderr
+    assert (pack / "eval.json").read_bytes() == (ROOT / "personas" / "mara-of-the-lantern" / "eval.json").read_bytes()
+
+
 def test_speaker_lines_and_distinct():
     mine, others = speaker_lines([{"conversations": [{"from": "human", "value": "A: hi\nB：你好"},
                                                      {"from": "gpt", "value": "yo"}]}])
@@ -68,20 +75,30 @@ def test_speaker_lines_and_distinct():
     assert distinct(["a b a b"], 1) == 0.5 and distinct(["你好你好"], 2) == round(2 / 3, 4)
 
 
+def test_prompts_spread_over_the_held_out_rows_and_cycle_when_more_are_asked():
+    rows = [{"i": i} for i in range(5)]
+    prompts, groups = pick_prompts(rows, 3)
+    assert groups == [0, 1, 3] and [p["i"] for p in prompts] == groups
+    assert pick_prompts(rows, 12)[1] == [0, 1, 2, 3, 4] * 2 + [0, 1]
+    assert pick_prompts(rows, 0) == ([], [])
+
+
+@pytest.mark.slow
 def test_shipped_trained_pack_beats_the_base_on_held_out_scenes(model_cache):
     """The committed pack, re-measured now: its adapter lowers the perplexity of
-    Mara's real held-out lines compared with the base model."""
-    import os
+    Mara's real held-out lines compared with the base model, beyond the intervals."""
     from pathlib import Path
 
     from persona.packs import get_pack
 
-    os.environ["PERSONA_CACHE_DIR"] = str(model_cache)
     pack = get_pack("mara-of-the-lantern")
     assert pack.adapter is not None
     size = sum(f.stat().st_size for f in Path(pack.adapter).iterdir())
     assert size < 10 * 2**20
     report = evaluate(pack.path, samples=0)
     assert report["adapter"]["perplexity"] < report["base"]["perplexity"]
+    assert report["style"]["trustworthy"]
     committed = json.loads((pack.path / "eval.json").read_text())
     assert committed["adapter"]["perplexity"] < committed["base"]["perplexity"]
+    assert committed["adapter"]["perplexity_ci95"][1] < committed["base"]["perplexity_ci95"][0]
+    assert committed["style"]["auc"] >= committed["style"]["auc_floor"] and committed["generated"] >= 40

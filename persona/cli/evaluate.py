@@ -1,4 +1,4 @@
-"""``persona eval``: a pack's adapter against its base on the held-out data (writes eval.json)."""
+"""``persona eval``: a pack's adapter against its base on the held-out data (writes eval.json), or two adapters."""
 
 from __future__ import annotations
 
@@ -10,12 +10,17 @@ from persona.errors import InputError
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.compare:
+        return _compare(args)
+    if not args.pack:
+        raise InputError("persona eval needs a pack", "name a pack folder, or two with --compare A B")
     from persona.evaluate import evaluate, format_table, is_writer, write_eval
     from persona.packs import load_pack
 
     if args.min_fidelity is not None and is_writer(load_pack(args.pack)):
         raise InputError("a writer pack has no fidelity score", "leave out --min-fidelity for a writer pack")
-    report = evaluate(args.pack, args.data, samples=args.samples, seed=args.seed, max_new_tokens=args.max_tokens)
+    kwargs = {} if args.samples is None else {"samples": args.samples}
+    report = evaluate(args.pack, args.data, seed=args.seed, max_new_tokens=args.max_tokens, strict=True, **kwargs)
     path = write_eval(args.pack, report)
     if args.json:
         print_json(report)
@@ -23,19 +28,40 @@ def cmd_eval(args: argparse.Namespace) -> int:
         echo(format_table(report))
         echo(f"wrote {path}", file=sys.stderr)
     fidelity = report["adapter"].get("fidelity")
-    if args.min_fidelity is not None and fidelity < args.min_fidelity:
+    if args.min_fidelity is not None and (fidelity is None or fidelity < args.min_fidelity):
         print_error(f"fidelity {fidelity} is below --min-fidelity {args.min_fidelity}",
-                    "train longer or on more of the character's lines")
+                    "train longer or on more of the character's lines" if fidelity is not None
+                    else "generate some replies: --samples 1 or more")
         return 1
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from persona.eval_compare import compare, format_compare
+
+    if args.pack:
+        raise InputError("give either a pack or --compare A B, not both", "persona eval --compare A B")
+    if args.min_fidelity is not None:
+        raise InputError("--min-fidelity judges one pack", "leave it out with --compare")
+    report = compare(*args.compare, data_dir=args.data, samples=args.samples, max_new_tokens=args.max_tokens,
+                     seed=args.seed)
+    if args.json:
+        print_json(report)
+    else:
+        echo(format_compare(report))
+    return 0
+
+
 def register(add) -> None:
-    p = add("eval", cmd_eval, "evaluate a pack's adapter on its held-out scenes or paragraphs (writes eval.json)")
-    p.add_argument("pack", help="pack folder with an adapter")
-    p.add_argument("--data", help="dataset folder (default: PACK/data)")
-    p.add_argument("--samples", type=int, default=20, help="held-out prompts to generate replies for")
-    p.add_argument("--max-tokens", type=int, help="tokens to generate a prompt (default: 48; the pack's "
+    p = add("eval", cmd_eval, "evaluate a pack's adapter on its held-out scenes or paragraphs (writes eval.json), "
+                              "or compare two adapters (--compare A B)")
+    p.add_argument("pack", nargs="?", help="pack folder with an adapter")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                   help="two packs (folders or ids) with adapters on the same base: figures side by side")
+    p.add_argument("--data", help="dataset folder (default: PACK/data; with --compare, A's)")
+    p.add_argument("--samples", type=int, help="replies generated a side (default: 48, spread over the held-out "
+                                               "rows; 4 for a writer pack)")
+    p.add_argument("--max-tokens", type=int, help="tokens to generate a prompt (default: 40; the pack's "
                                                   "max_new_tokens for a writer pack)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--min-fidelity", type=float, help="exit 1 when the adapter's fidelity is below this")

@@ -1,0 +1,68 @@
+"""What the eval asks of the model: per-sample losses on the character's tokens, and replies through the chat path."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+from persona.train import IGNORE, collate, to_messages, tokenize
+
+
+def row_losses(backend, rows: list[dict], max_len: int = 512) -> list[tuple[float, int]]:
+    """``(summed loss, token count)`` of each row's assistant tokens (the training mask)."""
+    import torch
+
+    tok, model = backend.tokenizer, backend.model
+    items = [tokenize(tok, to_messages(r), max_len) for r in rows]
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
+    out: dict[int, tuple[float, int]] = {}
+    with torch.no_grad():
+        for start in range(0, len(order), 4):  # few rows a batch, similar lengths: little padding
+            idx = order[start:start + 4]
+            ids, mask, labels = collate(items, idx, pad)
+            losses, owner = _token_losses(model, ids.to(model.device), mask.to(model.device),
+                                          labels.to(model.device))
+            for row, i in enumerate(idx):
+                mine = owner == row
+                out[i] = (float(losses[mine].sum()), int(mine.sum()))
+    return [out[i] for i in range(len(items))]
+
+
+def _token_losses(model, ids, mask, labels):
+    """Each labelled token's loss and the batch row it belongs to; as :func:`persona.train.masked_loss`,
+    the vocabulary projection runs on the labelled positions only (Gemma's is 262k wide)."""
+    import torch
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = base.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+    target = labels[:, 1:]
+    keep = target != IGNORE
+    logits = base.get_output_embeddings()(hidden[:, :-1][keep]).float()
+    cap = getattr(base.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    losses = torch.nn.functional.cross_entropy(logits, target[keep], reduction="none")
+    return losses, keep.nonzero()[:, 0]
+
+
+def pooled_perplexity(losses: list[tuple[float, int]]) -> float:
+    """exp of the mean loss per token over the rows (each token weighs the same, as in training)."""
+    total, count = sum(x for x, _ in losses), sum(n for _, n in losses)
+    if not count:
+        raise ValueError("no labelled tokens")
+    return math.exp(total / count)
+
+
+def generate(backend, rows: list[dict], max_new_tokens: int, seed: int, temperature: float = 0.7) -> list[str]:
+    """One reply for each row, from its turns before the last assistant turn (``seed + i`` for row i)."""
+    from persona.models.base import GenerationParams, Stats
+
+    out = []
+    for i, row in enumerate(rows):
+        msgs = to_messages(row)
+        while msgs and msgs[-1]["role"] == "assistant":
+            msgs.pop()
+        params = GenerationParams(temperature=temperature, top_p=0.9, max_new_tokens=max_new_tokens, seed=seed + i)
+        out.append("".join(backend.stream(msgs, params, threading.Event(), Stats())).strip())
+    return out
