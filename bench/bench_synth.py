@@ -1,6 +1,6 @@
 """`persona data synth` with --concurrency 1 vs 4 against a teacher that takes 0.2 s an answer.
 
-The teacher is the scripted OpenAI-compatible FastAPI/uvicorn stub of tests/test_synth.py on
+The teacher is the scripted OpenAI-compatible FastAPI/uvicorn stub of tests/teacher.py on
 loopback; the chunks are the first 12,000 characters of ../shared/data/novels/xiyouji_baihua.txt
 cut at --size 400. Both runs in the same process, each into a fresh folder (no cache).
 """
@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from persona.data.chunk import chunk_text  # noqa: E402
 from persona.data.synth import UrlTeacher, synth  # noqa: E402
-from tests.test_synth import Teacher  # noqa: E402
+from tests.teacher import Teacher  # noqa: E402
 
 NOVEL = ROOT.parent / "shared" / "data" / "novels" / "xiyouji_baihua.txt"
 LATENCY = 0.2

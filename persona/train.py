@@ -190,9 +190,13 @@ def plot_losses(report: dict, path: Path) -> None:
 
 
 def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, resume: bool = False,
-          progress: bool = True) -> dict:
+          progress: bool = True, on_eval=None) -> dict:
     """Train an adapter from ``train.jsonl``/``val.jsonl``; writes ``adapter/``,
-    ``training_report.json`` and ``loss.png`` into ``out_dir``; returns the report."""
+    ``training_report.json`` and ``loss.png`` into ``out_dir``; returns the report.
+
+    ``on_eval(model, report)`` runs after each validation pass (bench/bench_train.py
+    measures there); ``report["step_seconds"]`` is the time in training steps alone.
+    """
     import torch
     from peft import LoraConfig, get_peft_model
     from tqdm.auto import tqdm
@@ -257,12 +261,14 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, resume
         # continues exactly where the killed one was.
         plan = batches(train_items, config.batch_tokens, random.Random(config.seed * 1000 + epoch))
         for idx in plan[report["steps"] - epoch * steps_per_epoch:]:
+            step_start = time.perf_counter()
             ids, mask, labels = collate(train_items, idx, pad)
             with autocast:
                 loss = masked_loss(model, ids, mask, labels)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            report["step_seconds"] = report.get("step_seconds", 0.0) + time.perf_counter() - step_start
             report["steps"] += 1
             report["tokens"] += int(mask.sum())
             report["train_loss"].append((report["steps"], round(loss.item(), 4)))
@@ -272,6 +278,8 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, resume
             if report["steps"] % config.eval_every == 0 or report["steps"] >= total:
                 v = val_loss()
                 report["val_loss"].append((report["steps"], round(v, 4)))
+                if on_eval is not None:
+                    on_eval(model, report)
                 if report["best_val_loss"] is None or v < report["best_val_loss"]:
                     report["best_val_loss"], report["best_step"], bad_evals = round(v, 4), report["steps"], 0
                     model.save_pretrained(out_dir / "adapter", safe_serialization=True)
