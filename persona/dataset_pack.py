@@ -31,7 +31,7 @@ def default_name(source: Path) -> str:
 
 def build_from_dataset(source: str | Path, out: str | Path, character: str | None = None, *,
                        base: str | None = None, train_config=None, val_fraction: float = 0.1, seed: int = 0,
-                       eval_samples: int = 12, eval_tokens: int | None = None, overwrite: bool = False,
+                       eval_samples: int | None = None, eval_tokens: int | None = None, overwrite: bool = False,
                        progress=print, title: str | None = None, resume: bool = False) -> dict:
     """Build a character pack at ``out`` from the dataset at ``source``; ``resume`` continues a killed
     build (its work folder), when the dataset still splits into the same bytes."""
@@ -96,7 +96,7 @@ def build_from_dataset(source: str | Path, out: str | Path, character: str | Non
     return {"pack": str(out), "id": pack_id, "train": report, "eval": result}
 
 
-def evaluate_dataset_pack(folder: Path, samples: int = 12, max_new_tokens: int | None = None,
+def evaluate_dataset_pack(folder: Path, samples: int | None = None, max_new_tokens: int | None = None,
                           progress=print) -> dict:
     """The character eval; when it cannot score fidelity (a dataset without other speakers' lines:
     the style scorer refuses to train, a DataError raised before anything is generated), the rest
@@ -108,7 +108,7 @@ def evaluate_dataset_pack(folder: Path, samples: int = 12, max_new_tokens: int |
     except DataError as exc:
         reason = f"{exc.message}: {exc.hint}" if exc.hint else exc.message
     progress(f"note: fidelity skipped ({reason})")
-    return _without_fidelity(Path(folder), samples, max_new_tokens or 48, reason)
+    return _without_fidelity(Path(folder), samples or 12, max_new_tokens or 48, reason)
 
 
 def _without_fidelity(folder: Path, samples: int, max_new_tokens: int, reason: str) -> dict:

@@ -160,7 +160,7 @@ def extract_all(sources: list[Path], fmt: str):
 
 def build_pack(source: str | Path | list, character: str, out: str | Path, fmt: str = "auto",
                base: str | None = None, build_options: dict | None = None, train_config=None,
-               eval_samples: int = 12, overwrite: bool = False, progress=print, title: str | None = None,
+               eval_samples: int | None = None, overwrite: bool = False, progress=print, title: str | None = None,
                resume: bool = False) -> dict:
     """Build a character pack at ``out`` from one script or several (episodes, in order)."""
     from persona.data.build import build_dataset

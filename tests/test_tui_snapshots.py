@@ -91,3 +91,35 @@ def test_help_screen(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=open_help)
+
+
+def test_chinese_chat_is_laid_out_in_double_width_cells(snap_compare, persona_home):
+    """A Chinese pack, 嬛嬛: her greeting, the user's Chinese question, and her reply mixing
+    full-width punctuation, ASCII and a long line that wraps. Every CJK character takes two
+    cells: the bubbles' right borders line up, wrapped lines break between characters and
+    nothing runs past the border or overlaps; the status bar reads "嬛嬛 │ gemma3-270m"."""
+    from tests.conftest import write_pack
+
+    write_pack(persona_home / "personas" / "huanhuan", '''spec = "persona-pack"
+spec_version = "1"
+id = "huanhuan"
+name = "嬛嬛"
+language = "zh"
+greetings = ["臣妾甄嬛，参见皇上。"]
+system = "你是甄嬛。"
+[model]
+base = "gemma3-270m"
+''')
+    reply = ("回皇上的话，臣妾在碎玉轩一切都好，只是夜里风大，难免想起家中父母（甄远道）。"
+             "皇上若得空，臣妾备了新茶——是今年的「雨前龙井」，Version 2 of the recipe，请皇上品鉴。")
+    app, _ = make_app([reply], persona="huanhuan")
+
+    async def chat(pilot):
+        steady(app)
+        app.query_one("#composer").text = "你近来可好？宫里住得惯吗？"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        app.query_one("StatusBar").show("嬛嬛", "gemma3-270m", 12.5, {"label": "neutral"})
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=chat)

@@ -32,7 +32,7 @@ def cmd_build_pack(args: argparse.Namespace) -> int:
     config = _train_config(args, TrainConfig().max_len)  # build_pack picks the base for the script's language
     result = build_pack(args.file, args.character, args.output, fmt=args.format, base=args.base,
                         build_options=_build_options(args), train_config=config, overwrite=args.overwrite,
-                        eval_samples=args.eval_samples or 12, progress=progress, title=args.title,
+                        eval_samples=args.eval_samples, progress=progress, title=args.title,
                         resume=args.resume)
     echo(f"built {result['pack']}: chat with it with `persona chat {result['pack']}`", file=sys.stderr)
     if args.json:
@@ -58,7 +58,7 @@ def _build_dataset(args: argparse.Namespace) -> int:
     config = _train_config(args, TrainConfig().max_len)  # build_from_dataset picks the base for the language
     result = build_from_dataset(args.file[0], args.output, args.character, base=args.base, train_config=config,
                                 val_fraction=args.val_fraction, seed=args.seed,
-                                eval_samples=args.eval_samples or 12, eval_tokens=args.eval_tokens,
+                                eval_samples=args.eval_samples, eval_tokens=args.eval_tokens,
                                 overwrite=args.overwrite, progress=progress, title=args.title, resume=args.resume)
     echo(f"built {result['pack']}: chat with it with `persona chat {result['pack']}`", file=sys.stderr)
     if args.json:
@@ -151,7 +151,7 @@ def register(add) -> None:
                    help="continue a killed build from its checkpoint (kept in .PACK.partial beside the pack)")
     p.add_argument("--format", default="auto", help=f"one of {', '.join(FORMATS)}")
     p.add_argument("--json", action="store_true", help="print the eval as JSON")
-    p.add_argument("--eval-samples", type=int, help="held-out prompts the eval generates for (default: 12; 4 for --writer)")
+    p.add_argument("--eval-samples", type=int, help="held-out prompts the eval generates for (default: 48; 4 for --writer)")
     p.add_argument("--eval-tokens", type=int, help="tokens the eval generates a prompt (default: 48; the pack's "
                                                    "max_new_tokens for --writer)")
     add_build_options(p, character_required=False)
