@@ -30,8 +30,9 @@ from persona.eval_stats import figure
 from persona.eval_style import StyleScorer, speaker_lines, unique_lines  # noqa: F401 (speaker_lines: public here)
 from persona.train import read_samples
 
-# 48 replies of 40 tokens a side take about 3-5 minutes for a 135M-270M model on 2 CPU cores; with
-# that many, a mean probability's interval is about ±0.1, narrow enough to see a real difference.
+# 48 replies and 16 probes of 40 tokens a side: about 5 s a reply for the 135M model on 2 idle CPU
+# cores, some 11 minutes in all (far more on a loaded machine); with 48 replies a mean probability's
+# interval is about ±0.1, narrow enough to see a real difference.
 DEFAULT_SAMPLES = 48
 DEFAULT_TOKENS = 40
 PROBE_TOKENS = 40  # at most; an admission comes in the first sentence
