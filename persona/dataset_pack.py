@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 
 from persona.data.records import DataError, Utterance
-from persona.pack_builder import (_language, _sha256, check_same_dataset, check_target, finish, greetings_from,
-                                  staged, system_prompt, train_stage)
+from persona.pack_builder import (_language, _sha256, base_for, character_manifest, check_same_dataset, check_target,
+                                  finish, greetings_from, staged, system_prompt, train_stage, training_facts)
 
 
 def default_name(source: Path) -> str:
@@ -73,23 +73,17 @@ def build_from_dataset(source: str | Path, out: str | Path, character: str | Non
              "samples_val": len(val_rows), "split": split_note, "dataset_sha256": dataset_sha,
              "source_sha256": hashes}, ensure_ascii=False, indent=1), encoding="utf-8")
         config = train_config or TrainConfig()
-        # The default model is English-only; Chinese packs default to the multilingual base.
-        config.base = base or (config.base if language == "en" else "gemma3-270m")
+        config.base = base_for(language, base, config)
         progress(f"[3/4] training a LoRA adapter on {config.base} …")
         report = train_stage(tmp, config, progress)
-        pack_id = slugify(out.name) or slugify(name) or "character"
-        manifest = {
-            "spec": "persona-pack", "spec_version": "1", "id": pack_id, "name": name,
-            "description": f"{name}, trained on the dataset {source.name}.",
-            "language": language, "greetings": greetings_from(mine), "system": "system.md",
-            "model": {"base": config.base, "adapter": "adapter"},
-            "sampling": {"temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.15, "max_new_tokens": 120},
-            "provenance": {"kind": "dataset", "source": source.name, "sources": hashes, "format": data.format,
-                           "records": data.records, "split": split_note,
-                           "dataset_sha256": dataset_sha,
-                           "hyperparameters": report["config"], "best_val_loss": report["best_val_loss"],
-                           "eval": "eval.json"},
-        }
+        manifest = character_manifest(
+            slugify(out.name) or slugify(name) or "character", name, f"{name}, trained on the dataset {source.name}.",
+            language, greetings_from(mine), config.base,
+            {"kind": "dataset", "source": source.name, "sources": hashes, "format": data.format,
+             "records": data.records, "split": split_note, "dataset_sha256": dataset_sha,
+             "hyperparameters": report["config"], "training": training_facts(report),
+             "best_val_loss": report["best_val_loss"], "eval": "eval.json"})
+        pack_id = manifest["id"]
         progress("[4/4] evaluating on the held-out samples …")
         result = finish(tmp, manifest, system, progress,
                         lambda folder: evaluate_dataset_pack(folder, eval_samples, eval_tokens, progress))

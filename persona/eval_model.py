@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 
-from persona.train import IGNORE, collate, to_messages, tokenize
+from persona.train import collate, to_messages, tokenize
 
 
 def row_losses(backend, rows: list[dict], max_len: int = 512) -> list[tuple[float, int]]:
@@ -30,20 +30,13 @@ def row_losses(backend, rows: list[dict], max_len: int = 512) -> list[tuple[floa
 
 
 def _token_losses(model, ids, mask, labels):
-    """Each labelled token's loss and the batch row it belongs to; as :func:`persona.train.masked_loss`,
-    the vocabulary projection runs on the labelled positions only (Gemma's is 262k wide)."""
+    """Each labelled token's loss and the batch row it belongs to (the output layer at those positions only)."""
     import torch
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = base.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
-    target = labels[:, 1:]
-    keep = target != IGNORE
-    logits = base.get_output_embeddings()(hidden[:, :-1][keep]).float()
-    cap = getattr(base.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    losses = torch.nn.functional.cross_entropy(logits, target[keep], reduction="none")
-    return losses, keep.nonzero()[:, 0]
+    from persona.train import labelled_logits
+
+    logits, target, keep = labelled_logits(model, ids, mask, labels)
+    return torch.nn.functional.cross_entropy(logits, target, reduction="none"), keep.nonzero()[:, 0]
 
 
 def pooled_perplexity(losses: list[tuple[float, int]]) -> float:

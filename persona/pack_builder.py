@@ -158,6 +158,39 @@ def extract_all(sources: list[Path], fmt: str):
                    narration=[n for x in parts for n in x.narration], skipped=[k for x in parts for k in x.skipped])
 
 
+def character_manifest(pack_id: str, name: str, description: str, language: str, greetings: list[str],
+                       base: str, provenance: dict) -> dict:
+    """persona.toml of a built character pack (its system prompt in system.md, its adapter in adapter/)."""
+    return {"spec": "persona-pack", "spec_version": "1", "id": pack_id, "name": name, "description": description,
+            "language": language, "greetings": greetings, "system": "system.md",
+            "model": {"base": base, "adapter": "adapter"},
+            "sampling": {"temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.15, "max_new_tokens": 120},
+            "provenance": provenance}
+
+
+def training_facts(report: dict) -> dict:
+    """What training did, from its report (``hyperparameters`` says what was asked for)."""
+    return {k: report[k] for k in ("steps", "tokens", "train_samples", "val_samples", "best_step", "stopped",
+                                   "resumed_from") if report.get(k) is not None}
+
+
+def record_training(pack_dir: Path) -> None:
+    """Copy training_report.json's facts into the manifest's [provenance.training]."""
+    import json
+    import tomllib
+
+    path = Path(pack_dir) / "persona.toml"
+    manifest = tomllib.loads(path.read_text(encoding="utf-8"))
+    report = json.loads((Path(pack_dir) / "training_report.json").read_text(encoding="utf-8"))
+    manifest.setdefault("provenance", {})["training"] = training_facts(report)
+    path.write_text(_toml(manifest), encoding="utf-8")
+
+
+def base_for(language: str, base: str | None, config) -> str:
+    """The default model is English-only; Chinese packs default to the multilingual base."""
+    return base or (config.base if language == "en" else "gemma3-270m")
+
+
 def build_pack(source: str | Path | list, character: str, out: str | Path, fmt: str = "auto",
                base: str | None = None, build_options: dict | None = None, train_config=None,
                eval_samples: int | None = None, overwrite: bool = False, progress=print, title: str | None = None,
@@ -183,29 +216,24 @@ def build_pack(source: str | Path | list, character: str, out: str | Path, fmt: 
                                 source_hashes=hashes, **(build_options or {}))
         check_same_dataset(tmp, before, summary.to_dict().get("dataset_sha256"))
         matched = summary.to_dict().get("speakers_matched") or [character]
-        names = {n.lower() for n in matched}
-        mine = [u for u in extraction.utterances if u.speaker.lower() in names]
+        speakers = {n.lower() for n in matched}
+        mine = [u for u in extraction.utterances if u.speaker.lower() in speakers]
         # The script's own spelling of the name; stage plays shout theirs (JULIET → Juliet).
         character = matched[0].title() if matched[0].isupper() else matched[0]
         language = _language([u.text for u in mine])
         config = train_config or TrainConfig()
-        # The default model is English-only; Chinese packs default to the multilingual base.
-        config.base = base or (config.base if language == "en" else "gemma3-270m")
+        config.base = base_for(language, base, config)
         progress(f"[3/4] training a LoRA adapter on {config.base} …")
         report = train_stage(tmp, config, progress)
-        pack_id = slugify(out.name) or slugify(character) or "character"
-        manifest = {
-            "spec": "persona-pack", "spec_version": "1", "id": pack_id, "name": character,
-            "description": (build_options or {}).get("description") or f"{character}, trained on their lines from {names}.",
-            "language": language, "greetings": greetings_from(mine), "system": "system.md",
-            "model": {"base": config.base, "adapter": "adapter"},
-            "sampling": {"temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.15, "max_new_tokens": 120},
-            "provenance": {"source": names, "source_sha256": hashes[sources[0].name] if len(sources) == 1 else None,
-                           "sources": hashes,
-                           "dataset_sha256": summary.to_dict().get("dataset_sha256", ""),
-                           "format": extraction.format, "hyperparameters": report["config"],
-                           "best_val_loss": report["best_val_loss"], "eval": "eval.json"},
-        }
+        description = (build_options or {}).get("description") or f"{character}, trained on their lines from {names}."
+        manifest = character_manifest(
+            slugify(out.name) or slugify(character) or "character", character, description, language,
+            greetings_from(mine), config.base,
+            {"source": names, "source_sha256": hashes[sources[0].name] if len(sources) == 1 else None,
+             "sources": hashes, "dataset_sha256": summary.to_dict().get("dataset_sha256", ""),
+             "format": extraction.format, "hyperparameters": report["config"],
+             "training": training_facts(report), "best_val_loss": report["best_val_loss"], "eval": "eval.json"})
+        pack_id = manifest["id"]
         progress("[4/4] evaluating on the held-out scenes …")
         title = title or (sources[0].stem if len(sources) == 1 else _common_title([s.stem for s in sources]))
         result = finish(tmp, manifest, system_prompt(character, title, mine, language), progress,

@@ -112,13 +112,12 @@ def collate(items, idx, pad_id):
     return ids, mask, labels
 
 
-def masked_loss(model, ids, mask, labels):
-    """The causal-LM loss, with the output layer applied only where a label counts.
+def labelled_logits(model, ids, mask, labels):
+    """``(logits, targets, keep)`` at the positions whose next token is labelled.
 
-    Equal to ``model(..., labels=labels).loss`` (mean cross-entropy over the
-    labelled next tokens), but the vocabulary projection, the biggest matrix of a
-    small model (Gemma 3 270M: 640 x 262k), runs on the character's tokens only,
-    not on every position of the context.
+    The vocabulary projection, the biggest matrix of a small model (Gemma 3 270M:
+    640 x 262k), runs on the character's tokens only, not on every position of the
+    context; ``keep`` marks those positions in ``labels[:, 1:]``.
     """
     import torch
 
@@ -130,7 +129,16 @@ def masked_loss(model, ids, mask, labels):
     cap = getattr(base.config, "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap
-    return torch.nn.functional.cross_entropy(logits, target[keep])
+    return logits, target[keep], keep
+
+
+def masked_loss(model, ids, mask, labels):
+    """The causal-LM loss, equal to ``model(..., labels=labels).loss`` (mean cross-entropy over the
+    labelled next tokens), with the output layer applied only where a label counts."""
+    import torch
+
+    logits, target, _ = labelled_logits(model, ids, mask, labels)
+    return torch.nn.functional.cross_entropy(logits, target)
 
 
 def _save_checkpoint(folder: Path, model, optimizer, state: dict) -> None:
@@ -238,6 +246,7 @@ def train(data_dir: str | Path, out_dir: str | Path, config: TrainConfig, resume
     if resume:
         state = _load_checkpoint(ckpt, model, optimizer)
         report.update(state["report"], resumed_from=state["report"]["steps"])
+        report["config"] = asdict(config)  # this run's settings (a resumed run may stop sooner)
     autocast = torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=config.bf16)
 
     def val_loss() -> float:

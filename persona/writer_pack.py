@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from persona.data.records import DataError
-from persona.pack_builder import _language, _sha256, check_target, finish, staged
+from persona.pack_builder import _language, _sha256, check_target, finish, staged, training_facts
 
 WRITER_MAX_LEN = 1024  # tokens a training sample: an 800-character paragraph and its prompt fit
 GREETING = {
@@ -83,7 +83,8 @@ def build_writer(source: str | Path, out: str | Path, *, size: int = 800, lang: 
                            "chunk_size": size, "chunks": len(chunks), "teacher": report["teacher"],
                            "teacher_model": report["model"], "prompt_sha256": report["prompt_sha256"],
                            "summaries": report["ok"], "skipped": report["skipped"],
-                           "hyperparameters": trained["config"], "best_val_loss": trained["best_val_loss"],
+                           "hyperparameters": trained["config"], "training": training_facts(trained),
+                           "best_val_loss": trained["best_val_loss"],
                            "eval": "eval.json"},
         }
         progress("[4/4] evaluating on the held-out paragraphs …")

@@ -20,22 +20,27 @@ def steady(app) -> None:
     app.query_one("#composer").cursor_blink = False
 
 
+def one_turn(app, question: str, name: str, model: str):
+    """A run_before that sends ``question``, waits for the reply and fills the status bar."""
+
+    async def chat(pilot):
+        steady(app)
+        app.query_one("#composer").text = question
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        app.query_one("StatusBar").show(name, model, 12.5, {"label": "neutral"})
+
+    return chat
+
+
 def test_chat_screen(snap_compare):
     """Captain Mara's greeting in a green-bordered bubble titled "Captain Mara", the
     user's question in an accent bubble on the right, her reply below; an empty input
     box; a status bar reading "Captain Mara │ smollm2-135m │ … tok/s │ 😐 neutral";
     the footer lists Edit, Undo, Quit, Help, Personas, Sessions, Regenerate, Branches."""
     app, _ = make_app(["Aye, **Captain Mara** of the Black Gull. What'll you drink?"])
-
-    async def chat(pilot):
-        steady(app)
-        app.query_one("#composer").text = "Who are you?"
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        app.query_one("StatusBar").show("Captain Mara", "smollm2-135m", 12.5, {"label": "neutral"})
-
-    assert snap_compare(app, terminal_size=SIZE, run_before=chat)
+    assert snap_compare(app, terminal_size=SIZE, run_before=one_turn(app, "Who are you?", "Captain Mara", "smollm2-135m"))
 
 
 def test_persona_picker(snap_compare):
@@ -113,13 +118,4 @@ base = "gemma3-270m"
     reply = ("回皇上的话，臣妾在碎玉轩一切都好，只是夜里风大，难免想起家中父母（甄远道）。"
              "皇上若得空，臣妾备了新茶——是今年的「雨前龙井」，Version 2 of the recipe，请皇上品鉴。")
     app, _ = make_app([reply], persona="huanhuan")
-
-    async def chat(pilot):
-        steady(app)
-        app.query_one("#composer").text = "你近来可好？宫里住得惯吗？"
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        app.query_one("StatusBar").show("嬛嬛", "gemma3-270m", 12.5, {"label": "neutral"})
-
-    assert snap_compare(app, terminal_size=SIZE, run_before=chat)
+    assert snap_compare(app, terminal_size=SIZE, run_before=one_turn(app, "你近来可好？宫里住得惯吗？", "嬛嬛", "gemma3-270m"))

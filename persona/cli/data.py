@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from persona.cli.common import echo, group, print_error, print_json, progress
+from persona.cli.common import echo, group, print_json, progress
 
 
 def _load_utterances(path: str, fmt: str = "auto"):
