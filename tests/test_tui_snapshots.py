@@ -45,7 +45,8 @@ def test_chat_screen(snap_compare):
 
 def test_persona_picker(snap_compare):
     """A centred dialog "Choose a character": Captain Mara, Mara (adapter: yes, the trained
-    pack) and Professor Thistle, each with language, adapter yes/no, a one-line description
+    pack), Professor Thistle and 甄嬛 ([zh], adapter: yes, her Chinese description and greeting
+    wrapped in double-width cells), each with language, adapter yes/no, a one-line description
     and a quoted greeting preview."""
     app, _ = make_app()
 
