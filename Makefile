@@ -63,6 +63,7 @@ bench: setup
 	$(BIN)/python bench/bench_lore.py | tee -a bench/RESULTS.md.new
 	$(BIN)/python bench/bench_serve.py | tee -a bench/RESULTS.md.new
 	$(BIN)/python bench/bench_synth.py | tee -a bench/RESULTS.md.new
+	$(BIN)/python bench/bench_train.py | tee -a bench/RESULTS.md.new
 	@echo "copy the tables into bench/RESULTS.md"
 
 # The shipped 甄嬛 pack, rebuilt from ../shared/data/scripts (ZHEN_HUAN_ARGS=--resume after a kill).
