@@ -98,9 +98,12 @@ def test_persona_scale_vllm_prints_the_server_line_and_persona_settings():
     assert f"--lora-modules mara-of-the-lantern={MARA}" in out and "--max-lora-rank 8" in out
     assert "export PERSONA_BACKEND=openai PERSONA_OPENAI_BASE_URL=http://127.0.0.1:8000/v1" in out
     assert 'backend = "openai"' in out
-    data = json.loads(run_cli("scale", "vllm", "--json").stdout)
-    assert data[0]["loras"] == {"mara-of-the-lantern": str(MARA)} and data[0]["max_lora_rank"] == 8
-    assert set(data[0]["plain"]) == {"captain-mara", "professor-thistle"}
+    data = {group["base"]: group for group in json.loads(run_cli("scale", "vllm", "--json").stdout)}
+    assert set(data) == {"smollm2-135m", "gemma3-270m"}  # one server a base: 甄嬛 is on the multilingual one
+    smol = data["smollm2-135m"]
+    assert smol["loras"] == {"mara-of-the-lantern": str(MARA)} and smol["max_lora_rank"] == 8
+    assert set(smol["plain"]) == {"captain-mara", "professor-thistle"}
+    assert list(data["gemma3-270m"]["loras"]) == ["zhen-huan"] and data["gemma3-270m"]["model"] == "google/gemma-3-270m"
 
 
 def test_persona_scale_vllm_on_a_gguf_only_base_is_error_and_hint(persona_home, tmp_path):
