@@ -28,9 +28,9 @@ def _sha256(path: Path) -> str:
 
 
 def _language(lines: list[str]) -> str:
-    text = "".join(lines)
-    han = len(re.findall(r"[\u4e00-\u9fff]", text))
-    return "zh" if text and han / len(text) > 0.3 else "en"
+    from persona.data.identity import language_of  # one rule for "is this Chinese?"
+
+    return language_of(lines)
 
 
 def greetings_from(lines: list[Utterance], limit: int = 3) -> list[str]:
