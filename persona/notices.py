@@ -24,7 +24,12 @@ def turn_notices(messages: list[Message]) -> list[str]:
         if safety.get("verdict", "allow") != "allow" and (msg.role == "user" or safety.get("rail") == "output"):
             verb = {"block": "blocked", "redact": "redacted"}.get(safety["verdict"], safety["verdict"])
             what = "your message" if safety["rail"] == "input" else "the reply"
-            out.append(f"safety: {what} was {verb} ({safety.get('category') or 'policy'})")
+            why = safety.get("category") or "policy"
+            if safety.get("view") not in (None, "written"):
+                why += f", read as {safety['view']}"
+            if why == "moderation_error" and safety.get("reason"):
+                why += f": {safety['reason']}"  # a broken rail says what broke
+            out.append(f"safety: {what} was {verb} ({why})")
         out.extend(msg.metadata.get("notices", []))
         lore = msg.metadata.get("lore")
         if lore and lore.get("dropped"):

@@ -588,6 +588,10 @@ REPLIES = {
         "en": "*{name} pauses and changes the subject.* Let's get back to our conversation.",
         "zh": "（{name}顿了顿，换了个话题。）我们接着聊吧。",
     },
+    "harmful": {
+        "en": "I can't help with that. Let's talk about something else.",
+        "zh": "这个我不能帮忙。我们聊点别的吧。",
+    },
     "crime": {
         "en": "I can't help with that. Let's talk about something else.",
         "zh": "这个我不能帮忙。我们聊点别的吧。",

@@ -13,6 +13,14 @@ data (e-mail addresses, phone numbers, Chinese ID and card numbers), which is
 redacted rather than blocked. ``strict`` adds crime how-tos, profanity and
 milder phrasings, and no longer excuses violence in games or fiction.
 
+Every message is read as written and in the normalised views of
+``_safety_views.py`` (decoded base64/hex/URL/rot13, spacing removed, homoglyphs
+and leetspeak folded, reversed); a verdict names the view that triggered it.
+On the input rail a trained classifier (``_safety_model.py``, weights in
+``_safety_model.safetensors``, trained by ``make safety-model``) judges the
+same views after the patterns: either one blocks. A missing or broken model
+file raises, and the engine blocks the turn (fail closed).
+
 The patterns are data, in ``_safety_patterns.py``; this module only applies
 them. Both hooks are ``trylast`` so that a user's own moderation plugin has the
 first word. Fail-closed handling of a crash is the engine's job.
@@ -23,6 +31,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
+import sys
 import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
@@ -48,17 +57,23 @@ SCAN_CHARS = MAX_MESSAGE_CHARS
 MAX_PROMPT_CHARS = 32_000
 
 
-def _load_patterns():
-    # plugins/ is not a package, so the data module is loaded by path, the way
-    # persona.plugins loads this file; its leading "_" keeps it from being a plugin.
-    path = Path(__file__).with_name("_safety_patterns.py")
-    spec = importlib.util.spec_from_file_location("persona_builtin__safety_patterns", path)
+def _load(name: str):
+    # plugins/ is not a package, so its helper modules are loaded by path, the way
+    # persona.plugins loads this file; their leading "_" keeps them from being plugins.
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"persona_builtin_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
-P = _load_patterns()
+P = _load("_safety_patterns")
+VIEWS = _load("_safety_views")
+CLASSIFIER = _load("_safety_model")
+MODEL_PATH = Path(__file__).with_name("_safety_model.safetensors")
+# What the classifier's classes are called as verdict categories (and replies).
+CLASS_CATEGORY = {"injection": "prompt_injection", "harmful": "harmful", "self_harm": "self_harm"}
 
 
 # -- compiled rules --------------------------------------------------------------
@@ -346,16 +361,55 @@ def _system_prompt(persona, conversation) -> str:
 # -- hooks -------------------------------------------------------------------------
 
 
+_model_cache: dict[tuple[Path, int, int], object] = {}
+
+
+def model():
+    """The classifier, loaded once per file version; ``ModelError`` (with a hint) when missing or broken."""
+    try:
+        st = MODEL_PATH.stat()
+    except OSError:
+        raise CLASSIFIER.ModelError(f"the safety classifier {MODEL_PATH} is missing; "
+                                    "hint: reinstall persona, or rebuild it with make safety-model") from None
+    key = (MODEL_PATH, st.st_mtime_ns, st.st_size)
+    if key not in _model_cache:
+        _model_cache.clear()
+        _model_cache[key] = CLASSIFIER.load(MODEL_PATH)
+    return _model_cache[key]
+
+
+def _text_lang(text: str) -> str:
+    return "zh" if _CJK.search(text[:SCAN_CHARS]) else "en"
+
+
 @hookimpl(trylast=True)
 def moderate_input(text, persona):
     """Block the user's message, with a reply to show instead, or return None."""
     level = level_for(persona)
     if level == "off" or not text:
         return None
-    rule = _scan(RULES["input"][level], _views(text))
-    if rule is None:
+    return check_input(text, level, persona)
+
+
+def check_input(text: str, level: str, persona, *, views: bool = True, classifier: bool = True) -> Verdict | None:
+    """The input rail at ``level``: the patterns read every view first, then the classifier does;
+    either one blocks. ``views``/``classifier`` off give the older rails (the benchmark's baseline)."""
+    readings = VIEWS.views(text) if views else [("written", text)]
+    for view, reading in readings:
+        rule = _scan(RULES["input"][level], _views(reading))
+        if rule is not None:
+            return Verdict("block", category=rule.category, reply=_reply(rule.category, rule.lang, persona),
+                           reason="pattern", view=view)
+    if not classifier:
         return None
-    return Verdict("block", category=rule.category, reply=_reply(rule.category, rule.lang, persona))
+    judge = model().judge
+    for view, reading in readings:
+        hit = judge(reading, level)
+        if hit is not None:
+            category = CLASS_CATEGORY[hit[0]]
+            return Verdict("block", category=category, reply=_reply(category, _text_lang(reading), persona),
+                           reason=f"classifier {hit[1]:.2f}", view=view)
+    return None
 
 
 @hookimpl(trylast=True)
@@ -365,12 +419,18 @@ def moderate_output(text, persona, conversation):
     if level == "off" or not text:
         return None
     lang = _lang(persona)
-    rule = _scan(RULES["output"][level], _views(text))
-    if rule is not None:
-        key = "self_harm_output" if rule.category == "self_harm" else rule.category
-        return Verdict("block", category=rule.category, reply=_reply(key, lang, persona))
-    if leaks_prompt(_system_prompt(persona, conversation), text, level):
-        return Verdict("block", category="prompt_leak", reply=_reply("prompt_leak", lang, persona))
+    readings = VIEWS.views(text)
+    for view, reading in readings:
+        rule = _scan(RULES["output"][level], _views(reading))
+        if rule is not None:
+            key = "self_harm_output" if rule.category == "self_harm" else rule.category
+            return Verdict("block", category=rule.category, reply=_reply(key, lang, persona), reason="pattern",
+                           view=view)
+    prompt = _system_prompt(persona, conversation)
+    for view, reading in readings:  # a prompt read back in base64 or backwards leaks it all the same
+        if leaks_prompt(prompt, reading, level):
+            return Verdict("block", category="prompt_leak", reply=_reply("prompt_leak", lang, persona),
+                           reason="verbatim span", view=view)
     redacted = redact(text, lang)
     if redacted != text:
         return Verdict("redact", category="pii", text=redacted)

@@ -1,0 +1,229 @@
+"""`make safety-model`: train the safety rails' classifier from bench/data/safety/rows.jsonl, compare candidates, ship the best.
+
+Reads the committed rows (built by scripts/safety_data.py from the sources in
+bench/data/SOURCES.md; every source is wholly in one of train, val, test) and:
+
+1. trains each candidate on train: hashed n-grams (plugins/_safety_model.py)
+   at two table sizes, and scikit-learn's TF-IDF character n-grams, each with
+   logistic regression; a regularisation strength is picked per candidate on val;
+2. picks per candidate the block thresholds on val: the lowest that keeps false
+   positives at or under 3% (standard) and 8% (strict) in each language;
+3. prints a markdown table: recall and false positives on val and on test (the
+   held-out sources), mean milliseconds per message, file size;
+4. writes the chosen candidate (the hashed one, unless --choose says otherwise)
+   to plugins/_safety_model.safetensors.
+
+Deterministic: fixed seeds, rows in file order. ``--rows`` and ``--out`` for
+experiments. Training takes about a minute on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS = ROOT / "bench" / "data" / "safety" / "rows.jsonl"
+OUT = ROOT / "plugins" / "_safety_model.safetensors"
+CLASSES = ("benign", "injection", "harmful", "self_harm")
+CLASS_OF = {"benign": "benign", "injection": "injection", "extraction": "injection", "jailbreak": "injection",
+            "harmful": "harmful", "self_harm": "self_harm"}
+FP_LIMITS = {"standard": 0.03, "strict": 0.08}
+C_GRID = (8.0, 32.0, 128.0)
+MIN_DF = 2
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def runtime():
+    spec = importlib.util.spec_from_file_location("persona_safety_model", ROOT / "plugins" / "_safety_model.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_rows(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class Hashed:
+    """Our own features: what ships."""
+
+    def __init__(self, bits: int) -> None:
+        self.bits, self.name, self.m = bits, f"hashed n-grams, 2^{bits} buckets", runtime()
+
+    def fit(self, texts):
+        """Learns each bucket's inverse document frequency (smoothed, as scikit-learn's), then transforms."""
+        self.idf = None
+        df = np.zeros(1 << self.bits)
+        for text in texts:
+            df[self.m.features(text, self.bits)[0]] += 1
+        idf = np.log((1 + len(texts)) / (1 + df)) + 1
+        idf[df < MIN_DF] = 0.0  # an n-gram seen in one training message is noise (and a collision) elsewhere
+        self.idf = idf.astype(np.float16).astype(np.float32)
+        return self.transform(texts)
+
+    def transform(self, texts):
+        from scipy.sparse import csr_matrix
+
+        indptr, indices, data = [0], [], []
+        for text in texts:
+            i, v = self.m.features(text, self.bits, self.idf)
+            indices.append(i)
+            data.append(v)
+            indptr.append(indptr[-1] + len(i))
+        return csr_matrix((np.concatenate(data), np.concatenate(indices), indptr), shape=(len(texts), 1 << self.bits))
+
+    def file_bytes(self, n_classes: int) -> int:
+        return (n_classes + 1) * (1 << self.bits) * 2
+
+
+class Tfidf:
+    """scikit-learn's TF-IDF over character n-grams, the library route (as persona's eval uses)."""
+
+    name = "scikit-learn TF-IDF char 1-4-grams"
+
+    def fit(self, texts):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.v = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True, max_features=300_000,
+                                 dtype=np.float32)
+        return self.v.fit_transform(texts)
+
+    def transform(self, texts):
+        return self.v.transform(texts)
+
+    def file_bytes(self, n_classes: int) -> int:
+        vocab = sum(len(k.encode()) + 8 for k in self.v.vocabulary_)
+        return vocab + len(self.v.vocabulary_) * (n_classes * 2 + 4)
+
+
+def risk(model, x) -> np.ndarray:
+    p = model.predict_proba(x)
+    return 1.0 - p[:, list(model.classes_).index("benign")]
+
+
+def pick_threshold(r: np.ndarray, benign: np.ndarray, langs: np.ndarray, limit: float) -> dict[str, float]:
+    """Per language, the lowest threshold keeping its false-positive rate on these rows at or under ``limit``."""
+    out = {}
+    for lang in ("en", "zh"):
+        scores = np.sort(r[benign & (langs == lang)])[::-1]
+        allowed = int(np.floor(limit * len(scores)))  # this many benign rows may score at or above t
+        t = float(np.nextafter(scores[allowed], 1.0)) if allowed < len(scores) else 0.0
+        out[lang] = min(t, 0.999)
+    return out
+
+
+def blocked(r: np.ndarray, t: dict[str, float], langs: np.ndarray) -> np.ndarray:
+    return r >= np.array([t[lang] for lang in langs])
+
+
+def rates(r, t, attack, benign, langs, lang):
+    sel, hit = langs == lang, blocked(r, t, langs)
+    a, b = attack & sel, benign & sel
+    return (float(hit[a].mean()) if a.any() else float("nan"), float(hit[b].mean()) if b.any() else float("nan"),
+            int(a.sum()), int(b.sum()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=Path, default=ROWS)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--choose", default="hashed-18", choices=["hashed-18", "hashed-16", "tfidf"])
+    args = parser.parse_args()
+
+    from sklearn.linear_model import LogisticRegression
+
+    rows = read_rows(args.rows)
+    data_sha = hashlib.sha256(args.rows.read_bytes()).hexdigest()
+    split = {s: [r for r in rows if r["split"] == s] for s in ("train", "val", "test")}
+    say("rows: " + ", ".join(f"{s} {len(v)}" for s, v in split.items()))
+
+    def arrays(part):
+        y = np.array([CLASS_OF[r["label"]] for r in part])
+        return [r["text"] for r in part], y, np.array([r["lang"] for r in part]), y != "benign", y == "benign"
+
+    train_x, train_y, train_lang, _, _ = arrays(split["train"])
+    # each (language, class) cell weighs the same in total: Chinese attacks are fewer than English ones
+    cells: dict[tuple[str, str], int] = {}
+    for lang, c in zip(train_lang, train_y):
+        cells[(lang, c)] = cells.get((lang, c), 0) + 1
+    weights = np.array([len(train_y) / (len(cells) * cells[(lang, c)]) for lang, c in zip(train_lang, train_y)])
+
+    candidates = {"hashed-18": Hashed(18), "hashed-16": Hashed(16), "tfidf": Tfidf()}
+    report, chosen = [], None
+    for key, feats in candidates.items():
+        say(f"candidate {key} …")
+        xt = feats.fit(train_x)
+        val_x, val_y, val_lang, val_attack, val_benign = arrays(split["val"])
+        xv = feats.transform(val_x)
+        best = None
+        for c in C_GRID:
+            model = LogisticRegression(C=c, max_iter=2000, random_state=0)
+            model.fit(xt, train_y, sample_weight=weights)
+            rv = risk(model, xv)
+            t = pick_threshold(rv, val_benign, val_lang, FP_LIMITS["standard"])
+            recall = float(blocked(rv, t, val_lang)[val_attack].mean())
+            say(f"  C={c}: val recall {recall:.3f} at thresholds {t}")
+            if best is None or recall > best[0]:
+                best = (recall, c, model, rv)
+        _, c, model, rv = best
+        thresholds = {level: pick_threshold(rv, val_benign, val_lang, limit) for level, limit in FP_LIMITS.items()}
+        test_x, test_y, test_lang, test_attack, test_benign = arrays(split["test"])
+        t0 = time.perf_counter()
+        rt = risk(model, feats.transform(test_x)) if key == "tfidf" else None
+        if key != "tfidf":  # time what the rail does: one message at a time, through the shipped code
+            w = model.coef_.astype(np.float16)
+            m = feats.m.Model(tuple(model.classes_), w, model.intercept_.astype(np.float32), feats.idf, feats.bits,
+                              thresholds, {})
+            t0 = time.perf_counter()
+            rt = np.array([1.0 - m.probabilities(text)[list(m.classes).index("benign")] for text in test_x])
+        ms = 1000 * (time.perf_counter() - t0) / max(1, len(test_x))
+        entry = {"candidate": key, "name": feats.name, "C": c, "thresholds": thresholds, "ms_per_message": ms,
+                 "file_bytes": feats.file_bytes(len(model.classes_)), "val": {}, "test": {}}
+        for level, t in thresholds.items():
+            for part, (r, attack, benign, langs) in (("val", (rv, val_attack, val_benign, val_lang)),
+                                                    ("test", (rt, test_attack, test_benign, test_lang))):
+                for lang in ("en", "zh"):
+                    entry[part][f"{level} {lang}"] = rates(r, t, attack, benign, langs, lang)
+        report.append(entry)
+        if key == args.choose:
+            chosen = (feats, model, thresholds, entry)
+
+    print("| candidate | C | ms/message | model file | "
+          + " | ".join(f"{p} {lv} {lg}: recall / FP" for p in ("val", "test") for lv in FP_LIMITS for lg in ("en", "zh"))
+          + " |")
+    print("|---" * (4 + 2 * 2 * 2) + "|")
+    for e in report:
+        cells = [f"{e[p][f'{lv} {lg}'][0]:.1%} / {e[p][f'{lv} {lg}'][1]:.1%}"
+                 for p in ("val", "test") for lv in FP_LIMITS for lg in ("en", "zh")]
+        print(f"| {e['name']} | {e['C']:g} | {e['ms_per_message']:.2f} | {e['file_bytes'] / 1e6:.1f} MB | "
+              + " | ".join(cells) + " |")
+    counts = {f"{s} {lg}": {c: int(sum(1 for r in split[s] if r['lang'] == lg and CLASS_OF[r['label']] == c))
+                            for c in CLASSES} for s in split for lg in ("en", "zh")}
+    print("\nRows (split language: class counts): " + "; ".join(
+        f"{k}: " + ", ".join(f"{c} {n}" for c, n in v.items()) for k, v in counts.items()))
+
+    feats, model, thresholds, entry = chosen
+    if not isinstance(feats, Hashed):
+        raise SystemExit("error: only the hashed candidates can ship (the rail reads hashed features)")
+    info = {"trained_from": str(args.rows.relative_to(ROOT)) if args.rows.is_relative_to(ROOT) else str(args.rows),
+            "rows_sha256": data_sha, "C": entry["C"], "rows": counts, "val": entry["val"], "test": entry["test"],
+            "trainer": "scripts/safety_model.py (scikit-learn LogisticRegression)"}
+    feats.m.save(args.out, model.classes_, model.coef_, model.intercept_, feats.idf, feats.bits, thresholds, info)
+    say(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB), thresholds {thresholds}")
+
+
+if __name__ == "__main__":
+    main()
