@@ -35,7 +35,6 @@ import sys
 import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from persona.engine import MAX_MESSAGE_CHARS
@@ -52,9 +51,6 @@ DEFAULT_LEVEL = "standard"
 # ~120 separate patterns costs 50-80 ms. Personal-data redaction and the
 # verbatim-span leak check are linear passes and always read the whole reply.
 SCAN_CHARS = MAX_MESSAGE_CHARS
-# The leak check indexes at most this much of a system prompt: more than any
-# context window we run holds, and it bounds the one-off indexing cost.
-MAX_PROMPT_CHARS = 32_000
 
 
 def _load(name: str):
@@ -255,99 +251,15 @@ def redact(text: str, lang: str = "en") -> str:
 
 # -- system-prompt leakage ------------------------------------------------------------
 
-_TOKEN = re.compile(r"[\u3400-\u9fff]|[^\W_]+")  # one Chinese character, or a run of letters and digits
+LEAK = _load("_safety_leak")
 _SECOND_PERSON = re.compile(P.SECOND_PERSON)
-
-
-def _fold(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-
-
-@lru_cache(maxsize=32)
-def _fold_prompt(prompt: str) -> str:
-    return _fold(prompt[:MAX_PROMPT_CHARS])
-
-
-@lru_cache(maxsize=32)
-def _seed_index(prompt: str, k: int) -> dict[str, list[int]]:
-    """Where each k-character piece of the prompt starts (at most 4 places each).
-    Pieces of fewer than 6 distinct characters (rules, runs of dashes) are layout,
-    not content, and are left out."""
-    index: dict[str, list[int]] = {}
-    for i in range(len(prompt) - k + 1):
-        piece = prompt[i:i + k]
-        if len(set(piece)) >= 6:
-            places = index.setdefault(piece, [])
-            if len(places) < 4:
-                places.append(i)
-    return index
-
-
-def _common_run(a: str, i: int, b: str, j: int, limit: int, step: int) -> int:
-    """How many characters a and b agree on walking from a[i], b[j] in direction
-    ``step`` (+1 or -1), up to ``limit``: a binary search over slice comparisons."""
-    if step < 0:
-        limit = min(limit, i, j)
-        same = lambda n: a[i - n:i] == b[j - n:j]  # noqa: E731
-    else:
-        limit = min(limit, len(a) - i, len(b) - j)
-        same = lambda n: a[i:i + n] == b[j:j + n]  # noqa: E731
-    lo, hi = 0, limit
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if same(mid) else (lo, mid - 1)
-    return lo
-
-
-def _shared_spans(prompt: str, reply: str, min_len: int):
-    """(start, end) of stretches of ``reply``, at least ``min_len`` long, that also occur in ``prompt``.
-
-    Any such stretch contains a reply window that starts at a multiple of
-    k = ceil(min_len / 2) and lies wholly inside it, so only those windows are
-    looked up in the prompt's index; a hit is then grown both ways (at most
-    4 * min_len ahead) and the scan resumes after it. Linear in the reply.
-    """
-    k = (min_len + 1) // 2
-    index = _seed_index(prompt, k)
-    p = 0
-    while p + k <= len(reply):
-        best = None
-        for q in index.get(reply[p:p + k], ()):
-            start = p - _common_run(reply, p, prompt, q, k - 1, -1)
-            end = p + k + _common_run(reply, p + k, prompt, q + k, 4 * min_len, +1)
-            if end - start >= min_len and (best is None or end > best[1]):
-                best = (start, end)
-        if best:
-            yield best
-        p = max(p + k, best[1] // k * k) if best else p + k
-
-
-@lru_cache(maxsize=32)
-def _prompt_ngrams(prompt: str, n: int) -> frozenset[tuple[str, ...]]:
-    tokens = _TOKEN.findall(prompt)
-    return frozenset(zip(*(tokens[i:] for i in range(n))))
+_shared_spans, _fold = LEAK._shared_spans, LEAK._fold  # the benchmark's end-to-end leak measure
 
 
 def leaks_prompt(prompt: str, reply: str, level: str = "standard") -> bool:
-    """Whether ``reply`` reproduces a long span or a large share of ``prompt``.
-
-    At standard a long span counts only when it keeps the prompt's instruction
-    voice ("you ...", "你..."): a character restating its own backstory in the
-    first person ("I'm Captain Mara, a retired smuggler who ...") is not a leak.
-    """
-    limits = P.LEAK[level]
-    prompt, reply = _fold_prompt(prompt), _fold(reply)
-    if not prompt or not reply:
-        return False
-    for start, end in _shared_spans(prompt, reply, limits["span"]):
-        if not limits["second_person"] or _SECOND_PERSON.search(reply, start, end):
-            return True
-    grams = _prompt_ngrams(prompt, P.LEAK_NGRAM)
-    if not grams:
-        return False
-    tokens = _TOKEN.findall(reply, 0, SCAN_CHARS)  # a reworded copy is looked for where the harm rules look
-    shared = len(grams.intersection(zip(*(tokens[i:] for i in range(P.LEAK_NGRAM)))))
-    return shared >= P.LEAK_MIN_NGRAMS and shared / len(grams) >= limits["share"]
+    """Whether ``reply`` reproduces a long span or a large share of ``prompt`` (``_safety_leak.py``)."""
+    return LEAK.leaks_prompt(prompt, reply, P.LEAK[level], _SECOND_PERSON, P.LEAK_NGRAM, P.LEAK_MIN_NGRAMS,
+                             SCAN_CHARS)
 
 
 def _system_prompt(persona, conversation) -> str:
@@ -376,6 +288,16 @@ def model():
         _model_cache.clear()
         _model_cache[key] = CLASSIFIER.load(MODEL_PATH)
     return _model_cache[key]
+
+
+_EXCUSES = [re.compile(P.UNLESS[c][lang]) for c in ("violence", "sexual_minors") for lang in ("en", "zh")]
+
+
+def _excused(text: str) -> bool:
+    """Whether the message names a game or fiction, or a protective purpose: the patterns' own excuses,
+    which at standard also let a classifier's "harmful" through ("kill the boss in Elden Ring")."""
+    folded = text[:SCAN_CHARS].lower()
+    return any(excuse.search(folded) for excuse in _EXCUSES)
 
 
 def _text_lang(text: str) -> str:
@@ -407,6 +329,8 @@ def check_input(text: str, level: str, persona, *, views: bool = True, classifie
         hit = judge(reading, level)
         if hit is not None:
             category = CLASS_CATEGORY[hit[0]]
+            if category == "harmful" and level == "standard" and _excused(reading):
+                continue
             return Verdict("block", category=category, reply=_reply(category, _text_lang(reading), persona),
                            reason=f"classifier {hit[1]:.2f}", view=view)
     return None

@@ -38,6 +38,8 @@ CLASS_OF = {"benign": "benign", "injection": "injection", "extraction": "injecti
 FP_LIMITS = {"standard": 0.03, "strict": 0.08}
 C_GRID = (8.0, 32.0, 128.0)
 MIN_DF = 2
+HARD_WEIGHT = 4.0
+HARD_NEGATIVES = ("written:", "shared:safety/xstest_prompts.csv")
 
 
 def say(msg: str) -> None:
@@ -125,6 +127,12 @@ def pick_threshold(r: np.ndarray, benign: np.ndarray, langs: np.ndarray, limit: 
     return out
 
 
+def pick_thresholds(r, benign, hard, langs, limit) -> dict[str, float]:
+    """At or under ``limit`` false positives both on all benign rows and on the look-alikes alone, per language."""
+    overall, alike = pick_threshold(r, benign, langs, limit), pick_threshold(r, benign & hard, langs, limit)
+    return {lang: max(overall[lang], alike[lang]) for lang in overall}
+
+
 def blocked(r: np.ndarray, t: dict[str, float], langs: np.ndarray) -> np.ndarray:
     return r >= np.array([t[lang] for lang in langs])
 
@@ -141,6 +149,11 @@ def main() -> None:
     parser.add_argument("--rows", type=Path, default=ROWS)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--choose", default="hashed-18", choices=["hashed-18", "hashed-16", "tfidf"])
+    parser.add_argument("--candidates", nargs="+", default=["hashed-18", "hashed-16", "tfidf"],
+                        help="which candidates to train and compare (the chosen one always)")
+    parser.add_argument("--c", type=float, nargs="+", help=f"regularisation strengths to try (default {C_GRID})")
+    parser.add_argument("--hard-weight", type=float, default=HARD_WEIGHT,
+                        help=f"weight of benign look-alike rows against other benign rows (default {HARD_WEIGHT})")
     args = parser.parse_args()
 
     from sklearn.linear_model import LogisticRegression
@@ -160,26 +173,34 @@ def main() -> None:
     for lang, c in zip(train_lang, train_y):
         cells[(lang, c)] = cells.get((lang, c), 0) + 1
     weights = np.array([len(train_y) / (len(cells) * cells[(lang, c)]) for lang, c in zip(train_lang, train_y)])
+    # Benign look-alikes (XSTest's safe prompts, our written rows: "kill the process", villains' lines,
+    # ordinary chat) weigh more: they are what a roleplayer types and what a keyword-ish model gets wrong.
+    hard = np.array([r["label"] == "benign" and r["source"].startswith(HARD_NEGATIVES) for r in split["train"]])
+    weights[hard] *= args.hard_weight
 
     candidates = {"hashed-18": Hashed(18), "hashed-16": Hashed(16), "tfidf": Tfidf()}
+    candidates = {k: v for k, v in candidates.items() if k in args.candidates or k == args.choose}
+    grid = args.c or C_GRID
     report, chosen = [], None
     for key, feats in candidates.items():
         say(f"candidate {key} …")
         xt = feats.fit(train_x)
         val_x, val_y, val_lang, val_attack, val_benign = arrays(split["val"])
         xv = feats.transform(val_x)
+        val_hard = np.array([r["source"].startswith(HARD_NEGATIVES) for r in split["val"]])
         best = None
-        for c in C_GRID:
+        for c in grid:
             model = LogisticRegression(C=c, max_iter=2000, random_state=0)
             model.fit(xt, train_y, sample_weight=weights)
             rv = risk(model, xv)
-            t = pick_threshold(rv, val_benign, val_lang, FP_LIMITS["standard"])
+            t = pick_thresholds(rv, val_benign, val_hard, val_lang, FP_LIMITS["standard"])
             recall = float(blocked(rv, t, val_lang)[val_attack].mean())
             say(f"  C={c}: val recall {recall:.3f} at thresholds {t}")
             if best is None or recall > best[0]:
                 best = (recall, c, model, rv)
         _, c, model, rv = best
-        thresholds = {level: pick_threshold(rv, val_benign, val_lang, limit) for level, limit in FP_LIMITS.items()}
+        thresholds = {level: pick_thresholds(rv, val_benign, val_hard, val_lang, limit)
+                      for level, limit in FP_LIMITS.items()}
         test_x, test_y, test_lang, test_attack, test_benign = arrays(split["test"])
         t0 = time.perf_counter()
         rt = risk(model, feats.transform(test_x)) if key == "tfidf" else None
