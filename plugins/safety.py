@@ -66,7 +66,7 @@ def _load(name: str):
 
 P = _load("_safety_patterns")
 VIEWS = _load("_safety_views")
-CLASSIFIER = _load("_safety_model")
+_classifier = None  # _safety_model.py, loaded on first use: it imports numpy, which `persona list` need not
 MODEL_PATH = Path(__file__).with_name("_safety_model.safetensors")
 # What the classifier's classes are called as verdict categories (and replies).
 CLASS_CATEGORY = {"injection": "prompt_injection", "harmful": "harmful", "self_harm": "self_harm"}
@@ -273,6 +273,19 @@ def _system_prompt(persona, conversation) -> str:
 # -- hooks -------------------------------------------------------------------------
 
 
+def _classifier_module():
+    global _classifier
+    if _classifier is None:
+        _classifier = _load("_safety_model")
+    return _classifier
+
+
+def __getattr__(name: str):
+    if name == "CLASSIFIER":  # safety.CLASSIFIER: the classifier's module (load, save, features, ModelError)
+        return _classifier_module()
+    raise AttributeError(name)
+
+
 _model_cache: dict[tuple[Path, int, int], object] = {}
 
 
@@ -281,12 +294,12 @@ def model():
     try:
         st = MODEL_PATH.stat()
     except OSError:
-        raise CLASSIFIER.ModelError(f"the safety classifier {MODEL_PATH} is missing; "
+        raise _classifier_module().ModelError(f"the safety classifier {MODEL_PATH} is missing; "
                                     "hint: reinstall persona, or rebuild it with make safety-model") from None
     key = (MODEL_PATH, st.st_mtime_ns, st.st_size)
     if key not in _model_cache:
         _model_cache.clear()
-        _model_cache[key] = CLASSIFIER.load(MODEL_PATH)
+        _model_cache[key] = _classifier_module().load(MODEL_PATH)
     return _model_cache[key]
 
 

@@ -22,6 +22,14 @@ def test_core_does_not_import_textual_or_torch():
     assert out == ""
 
 
+def test_listing_packs_loads_the_plugins_without_numpy():
+    """The safety classifier (numpy) loads on the first message a rail judges, not at start-up."""
+    code = ("import sys\nfrom persona.plugins import make_manager\nmake_manager(load_entrypoints=False)\n"
+            "print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
 def test_no_pickle_loading_anywhere_in_the_package():
     from pathlib import Path
 
