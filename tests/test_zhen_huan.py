@@ -52,6 +52,15 @@ def test_eval_json_has_intervals_and_the_ai_admission_rate_for_base_and_adapter(
     assert report["style"]["auc"] > 0.5 and report["generated"] >= 40
 
 
+def test_her_sampling_is_the_sweeps_winner():
+    sweep = json.loads((PACK / "sampling_sweep.json").read_text(encoding="utf-8"))
+    sampling = manifest()["sampling"]
+    assert {k: sampling[k] for k in sweep["best"]} == sweep["best"]
+    assert len(sweep["settings"]) == 6 and sweep["style"]["trustworthy"]
+    allowed = [s for s in sweep["settings"] if not s["repetitive"]]
+    assert max(allowed, key=lambda s: s["fidelity"])["temperature"] == sweep["best"]["temperature"]
+
+
 @pytest.mark.slow
 def test_she_answers_a_chinese_question_in_chinese_on_the_real_model():
     proc = run_cli("ask", str(PACK), "今日宫里可有什么新鲜事？", "--json", "--max-tokens", "40", "--seed", "1")
