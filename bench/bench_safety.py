@@ -235,6 +235,15 @@ def by_group(sets, results, configs) -> None:
     print()
 
 
+def section(safety, sets, title: str, group_title: str) -> dict:
+    """A block table over every configuration, then its breakdown by group for the main ones."""
+    print(title + "\n")
+    results = block_table(safety, sets, CONFIGS)
+    print(group_title + "\n")
+    by_group(sets, results, MAIN)
+    return results
+
+
 def obfuscated(safety, sets, configs) -> None:
     """Each held-out attack (up to 1,000 characters) rewritten each way, then blocked or not."""
     import random
@@ -287,19 +296,15 @@ def main() -> None:
     print()
 
     say("held out ...")
-    print("### Held out: the test split's sources, none of them seen in training (input rail)\n")
-    results = block_table(safety, heldout, CONFIGS)
-    print("#### Held out, by label: attacks blocked / benign blocked\n")
-    by_group(heldout, results, MAIN)
+    section(safety, heldout, "### Held out: the test split's sources, none of them seen in training (input rail)",
+            "#### Held out, by label: attacks blocked / benign blocked")
     say("obfuscations ...")
     print("#### Held-out attacks, obfuscated: blocked\n")
     obfuscated(safety, heldout, MAIN)
 
     say("detection ...")
-    print("### XSTest and safety_zh (the patterns were written reading them): unsafe and safe blocked\n")
-    results = block_table(safety, sets, CONFIGS)
-    print("#### By group, unsafe blocked / safe blocked\n")
-    by_group(sets, results, MAIN)
+    results = section(safety, sets, "### XSTest and safety_zh (the patterns were written reading them): "
+                                    "unsafe and safe blocked", "#### By group, unsafe blocked / safe blocked")
     print("#### Safe prompts blocked at standard\n")
     for name, rows in sets.items():
         fps = [text for b, (text, u, _) in zip(results[("standard", name)], rows) if b and not u]
