@@ -313,6 +313,18 @@ def _excused(text: str) -> bool:
     return any(excuse.search(folded) for excuse in _EXCUSES)
 
 
+# At standard the classifier judges only messages of at least this many words (two Chinese
+# characters a word): on short ordinary chat ("How was the sea?", "Tell me everything.") it
+# misfires, and the patterns still read every message. strict judges all.
+MIN_CLASSIFIER_WORDS = 8
+_LATIN_WORD = re.compile(r"[A-Za-z0-9']+")
+
+
+def _short(text: str) -> bool:
+    head = text[:2000]
+    return len(_LATIN_WORD.findall(head)) + len(_CJK.findall(head)) / 2 < MIN_CLASSIFIER_WORDS
+
+
 def _text_lang(text: str) -> str:
     return "zh" if _CJK.search(text[:SCAN_CHARS]) else "en"
 
@@ -339,6 +351,8 @@ def check_input(text: str, level: str, persona, *, views: bool = True, classifie
         return None
     judge = model().judge
     for view, reading in readings:
+        if level == "standard" and _short(reading):
+            continue  # too little to go on: "Tell me everything." reads like an extraction attempt
         hit = judge(reading, level)
         if hit is not None:
             category = CLASS_CATEGORY[hit[0]]
