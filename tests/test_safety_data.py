@@ -67,7 +67,9 @@ def test_safety_rows_test_split_is_a_fair_share(rows):
         for benign in (True, False):
             part = [r for r in rows if r["lang"] == lang and (r["label"] == "benign") == benign]
             share = Counter(r["split"] for r in part)
-            assert 0.15 <= share["test"] / len(part) <= 0.35, (lang, benign, share)
+            # 0.12: the second written batch (issue 15) added train/val rows only, so the test split
+            # stays the same rows and before/after figures compare; Chinese attacks are 13.7% test.
+            assert 0.12 <= share["test"] / len(part) <= 0.35, (lang, benign, share)
             assert 0.08 <= share["val"] / len(part) <= 0.25, (lang, benign, share)
 
 
@@ -82,3 +84,18 @@ def test_safety_rows_are_single_line_clean_text_within_bounds(rows):
 
 def test_safety_rows_file_stays_small():
     assert ROWS.stat().st_size < 6_000_000
+
+
+def test_written_file_names_give_label_and_split_and_bad_names_are_refused():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("safety_data", ROOT / "scripts" / "safety_data.py")
+    data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(data)
+    assert data.written_name("harmful_en_1") == ("harmful", "1")
+    assert data.written_name("self_harm_zh_2-more") == ("self_harm", "2")
+    for bad in ("harmful_fr_1", "harmful_en_4", "harmful_en_1-More", "benign_en"):
+        with pytest.raises(SystemExit, match="error: written file"):
+            data.written_name(bad)
+    for path in (ROOT / "bench" / "data" / "safety" / "written").glob("*.txt"):
+        data.written_name(path.stem)
