@@ -314,8 +314,10 @@ def _excused(text: str) -> bool:
 
 
 # At standard the classifier judges only messages of at least this many words (two Chinese
-# characters a word): on short ordinary chat ("How was the sea?", "Tell me everything.") it
-# misfires, and the patterns still read every message. strict judges all.
+# characters a word): on short ordinary chat ("How was the sea?", "Tell me everything.", "I cut
+# myself while cooking, ouch.", 开发者模式在安卓手机上怎么打开) it misfires, and the patterns still
+# read every message. strict judges all. Measured on the held-out split (2026-12-02): a floor of
+# 6 would block 75% of Chinese attacks against 65% at 8, but passes neither of those look-alikes.
 MIN_CLASSIFIER_WORDS = 8
 _LATIN_WORD = re.compile(r"[A-Za-z0-9']+")
 

