@@ -37,13 +37,16 @@ class ApiMixin:
 
     def raw_turn(self, persona: Persona, messages: list[dict[str, str]], on_token: Callable[[str], None] | None = None,
                  cancel: threading.Event | None = None, client_tools: frozenset[str] | set[str] = frozenset(),
-                 **overrides: Any) -> TurnResult:
+                 input_rail: bool = True, **overrides: Any) -> TurnResult:
         """Generate from a prompt the caller built (``persona serve``'s raw mode): only the pack's
-        adapter and sampling apply, and both safety rails run. Nothing is stored."""
+        adapter and sampling apply, and both safety rails run. Nothing is stored. ``input_rail=False``
+        is for persona's own pipeline prompts (``persona data synth``), which are not chat: the
+        output rail still runs."""
         conv = Conversation([Message(m["role"], m["content"]) for m in messages
                              if m["role"] in ("system", "user", "assistant")])
         last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-        verdict = self._moderate("moderate_input", last_user, persona, conv) if last_user.strip() else None
+        verdict = (self._moderate("moderate_input", last_user, persona, conv)
+                   if input_rail and last_user.strip() else None)
         if verdict and verdict.action == "block":
             reply = Message("assistant", verdict.reply or BLOCKED_REPLY,
                             metadata={"safety": verdict.record("input"), "generated": False})

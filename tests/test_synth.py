@@ -223,3 +223,36 @@ def test_without_a_url_the_engine_answers_through_raw_turn(tmp_path):
     assert report["teacher"] == "local" and report["model"] == "smollm2-135m"
     assert report["retried_ok"] == 1
     assert json.loads((tmp_path / "out" / "alpaca.json").read_text())[0]["input"] == "石猴发现了水帘洞。"
+
+
+def test_the_local_teacher_skips_the_input_rail_on_our_own_prompts(tmp_path):
+    """persona's qa and dialogue instructions read to the chat classifier like an injection; they
+    are not chat, so the local teacher still answers them (the output rail still runs)."""
+    from persona.data.synth import EngineTeacher
+    from persona.engine import Engine
+    from persona.models.scripted import ScriptedBackend
+    from persona.plugins import make_manager
+
+    pm = make_manager(load_entrypoints=False)
+    prompt = load_prompt("qa", "zh").render("悟空跳进瀑布。他发现了水帘洞！", strict=True)
+    verdict = pm.hook.moderate_input(text=prompt, persona=None)
+    assert verdict is not None and verdict.action == "block"  # what a chat would get: the reason for the bypass
+    backend = ScriptedBackend(['[{"question": "悟空发现了什么？", "answer": "水帘洞。"}]'])
+    engine = Engine(pm=pm, backend_loader=lambda ref, progress=None, **kw: backend)
+    answer, _, _ = EngineTeacher(None, engine=engine).ask(prompt)
+    assert "水帘洞" in answer and len(backend.calls) == 1
+
+
+def test_a_reply_the_output_rail_blocks_is_never_training_data():
+    from persona.chat import TurnResult
+    from persona.conversation import Message
+    from persona.data.synth import EngineTeacher
+
+    class Blocking:
+        def raw_turn(self, persona, messages, **kw):
+            assert kw["input_rail"] is False
+            reply = Message("assistant", "*The character smiles.*",
+                            metadata={"safety": {"verdict": "block", "category": "prompt_leak", "rail": "output"}})
+            return TurnResult(reply.content, [reply], {"prompt_tokens": 5, "new_tokens": 3})
+
+    assert EngineTeacher(None, engine=Blocking()).ask("Summarise: ...") == ("", 5, 3)

@@ -124,10 +124,17 @@ class EngineTeacher:
         self._lock = threading.Lock()  # one local model generates one answer at a time
 
     def ask(self, prompt: str) -> tuple[str, int, int]:
+        # The prompt is ours, not a chat message: the input rail (trained on what users send a
+        # character) reads its instructions as an injection. The output rail still runs: a reply
+        # it blocked is never training data (it counts as empty); a redacted one keeps the redaction.
         with self._lock:
-            result = self.engine.raw_turn(self.persona, [{"role": "user", "content": prompt}], max_new_tokens=self.max_new_tokens)
+            result = self.engine.raw_turn(self.persona, [{"role": "user", "content": prompt}],
+                                          input_rail=False, max_new_tokens=self.max_new_tokens)
         timings = result.timings or {}
-        return result.reply, int(timings.get("prompt_tokens") or 0), int(timings.get("new_tokens") or 0)
+        blocked = result.stopped == "blocked" or any(m.metadata.get("safety", {}).get("verdict") == "block"
+                                                     for m in result.messages)
+        return ("" if blocked else result.reply), int(timings.get("prompt_tokens") or 0), \
+            int(timings.get("new_tokens") or 0)
 
 
 def make_teacher(teacher: str | None, model: str | None, api_key_env: str, max_retries: int, task: str = "qa"):
