@@ -296,7 +296,8 @@ def written_name(stem: str) -> tuple[str, str]:
     """``harmful_en_1`` or ``harmful_en_1-more`` -> (label, split digit); each file is its own source."""
     m = WRITTEN_NAME.fullmatch(stem)
     if not m:
-        raise SystemExit(f"error: written file {stem}.txt is not named <label>_<en|zh>_<1|2|3>[-<batch>].txt")
+        raise SystemExit(f"error: written file {stem}.txt is not named <label>_<en|zh>_<1|2|3>[-<batch>].txt\n"
+                         f"hint: 1 is train, 2 val, 3 test; e.g. harmful_en_1-more.txt")
     return m["label"], m["split"]
 
 

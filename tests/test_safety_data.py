@@ -99,3 +99,13 @@ def test_written_file_names_give_label_and_split_and_bad_names_are_refused():
             data.written_name(bad)
     for path in (ROOT / "bench" / "data" / "safety" / "written").glob("*.txt"):
         data.written_name(path.stem)
+
+
+def test_the_encoder_candidate_without_its_folder_is_refused_before_any_training():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "safety_model.py"), "--candidates", "minilm"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "error: the minilm candidate needs --encoder FOLDER" in result.stderr and "Traceback" not in result.stderr

@@ -244,15 +244,15 @@ def test_the_local_teacher_skips_the_input_rail_on_our_own_prompts(tmp_path):
 
 
 def test_a_reply_the_output_rail_blocks_is_never_training_data():
-    from persona.chat import TurnResult
-    from persona.conversation import Message
+    """A pack teacher that reads its own system prompt back: the output rail blocks it, and the
+    answer counts as empty (then retried or skipped), not as the rail's in-character reply."""
     from persona.data.synth import EngineTeacher
+    from persona.engine import Engine
+    from persona.models.scripted import ScriptedBackend
+    from persona.packs import get_pack
+    from persona.plugins import make_manager
 
-    class Blocking:
-        def raw_turn(self, persona, messages, **kw):
-            assert kw["input_rail"] is False
-            reply = Message("assistant", "*The character smiles.*",
-                            metadata={"safety": {"verdict": "block", "category": "prompt_leak", "rail": "output"}})
-            return TurnResult(reply.content, [reply], {"prompt_tokens": 5, "new_tokens": 3})
-
-    assert EngineTeacher(None, engine=Blocking()).ask("Summarise: ...") == ("", 5, 3)
+    backend = ScriptedBackend([get_pack("captain-mara").system_prompt()])
+    engine = Engine(pm=make_manager(load_entrypoints=False), backend_loader=lambda ref, progress=None, **kw: backend)
+    answer, _, _ = EngineTeacher("captain-mara", engine=engine).ask("Summarise: the tide came in.")
+    assert answer == "" and len(backend.calls) == 1

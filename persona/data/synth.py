@@ -131,8 +131,7 @@ class EngineTeacher:
             result = self.engine.raw_turn(self.persona, [{"role": "user", "content": prompt}],
                                           input_rail=False, max_new_tokens=self.max_new_tokens)
         timings = result.timings or {}
-        blocked = result.stopped == "blocked" or any(m.metadata.get("safety", {}).get("verdict") == "block"
-                                                     for m in result.messages)
+        blocked = any(m.metadata.get("safety", {}).get("verdict") == "block" for m in result.messages)
         return ("" if blocked else result.reply), int(timings.get("prompt_tokens") or 0), \
             int(timings.get("new_tokens") or 0)
 
