@@ -30,6 +30,13 @@ _BASE = np.uint64(0x100000001B3)  # odd, so it has an inverse modulo 2**64
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _SPACE = re.compile(r"\s+")
 MAX_FILE_BYTES = 64 << 20
+# At standard a message of fewer words than this (two Chinese characters a word) is "short": on
+# ordinary short chat ("How was the sea?", "Tell me everything.", 你说什么？) the n-grams have little
+# to go on, so it must clear the stricter "standard-short" threshold, chosen on the short val rows
+# alone (scripts/safety_model.py); a model file without one leaves short messages to the patterns.
+SHORT_WORDS = 8
+_LATIN_WORD = re.compile(r"[A-Za-z0-9']+")
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 
 
 class ModelError(Exception):
@@ -93,6 +100,17 @@ def features(text: str, bits: int, idf: np.ndarray | None = None) -> tuple[np.nd
     return index.astype(np.int64), values / norm if norm else values
 
 
+def short(text: str) -> bool:
+    """Whether the message has under ``SHORT_WORDS`` words in its first 2,000 characters."""
+    head = text[:2000]
+    return len(_LATIN_WORD.findall(head)) + len(_CJK_CHAR.findall(head)) / 2 < SHORT_WORDS
+
+
+def threshold_key(text: str, level: str) -> str:
+    """Which of the model's thresholds judges ``text`` at ``level``: "standard-short" for a short message at standard."""
+    return "standard-short" if level == "standard" and short(text) else level
+
+
 def language(text: str) -> str:
     """"zh" when at least a third as many CJK characters as Latin letters (the training rows' rule)."""
     sample = text[:HEAD]
@@ -119,10 +137,13 @@ class Model:
 
     def judge(self, text: str, level: str) -> tuple[str, float] | None:
         """(class, probability that the message is not benign) when it should be blocked at ``level``."""
+        by_lang = self.thresholds.get(threshold_key(text, level))
+        if by_lang is None:  # an older file without a short threshold: short messages are the patterns' alone
+            return None
         p = self.probabilities(text)
         benign = self.classes.index("benign")
         risk = float(1.0 - p[benign])
-        if risk < self.thresholds[level][language(text)]:
+        if risk < by_lang[language(text)]:
             return None
         p[benign] = -1.0
         return self.classes[int(p.argmax())], risk
@@ -161,6 +182,9 @@ def load(path: Path) -> Model:
             raise ValueError("weights are not finite, or an idf is negative")
         if any(set(thresholds.get(level, {})) != {"en", "zh"} for level in ("standard", "strict")):
             raise ValueError("thresholds for standard and strict, en and zh, are missing")
+        if set(thresholds) - {"standard", "strict", "standard-short"} or \
+                set(thresholds.get("standard-short", {"en": 0, "zh": 0})) != {"en", "zh"}:
+            raise ValueError(f"unknown threshold levels, or standard-short without en and zh: {sorted(thresholds)}")
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelError(f"the safety classifier {path} is broken: {exc}") from exc
     return Model(classes, weight, bias.astype(np.float32), idf.astype(np.float32), bits, thresholds,

@@ -313,20 +313,6 @@ def _excused(text: str) -> bool:
     return any(excuse.search(folded) for excuse in _EXCUSES)
 
 
-# At standard the classifier judges only messages of at least this many words (two Chinese
-# characters a word): on short ordinary chat ("How was the sea?", "Tell me everything.", "I cut
-# myself while cooking, ouch.", 开发者模式在安卓手机上怎么打开) it misfires, and the patterns still
-# read every message. strict judges all. Measured on the held-out split (2026-12-02): a floor of
-# 6 would block 75% of Chinese attacks against 65% at 8, but passes neither of those look-alikes.
-MIN_CLASSIFIER_WORDS = 8
-_LATIN_WORD = re.compile(r"[A-Za-z0-9']+")
-
-
-def _short(text: str) -> bool:
-    head = text[:2000]
-    return len(_LATIN_WORD.findall(head)) + len(_CJK.findall(head)) / 2 < MIN_CLASSIFIER_WORDS
-
-
 def _text_lang(text: str) -> str:
     return "zh" if _CJK.search(text[:SCAN_CHARS]) else "en"
 
@@ -353,9 +339,7 @@ def check_input(text: str, level: str, persona, *, views: bool = True, classifie
         return None
     judge = model().judge
     for view, reading in readings:
-        if level == "standard" and _short(reading):
-            continue  # too little to go on: "Tell me everything." reads like an extraction attempt
-        hit = judge(reading, level)
+        hit = judge(reading, level)  # at standard a short message meets a stricter threshold (_safety_model.SHORT_WORDS)
         if hit is not None:
             category = CLASS_CATEGORY[hit[0]]
             if category == "harmful" and level == "standard" and _excused(reading):

@@ -10,7 +10,9 @@ bench/data/SOURCES.md; every source is wholly in one of train, val, test) and:
    mean-pooled embeddings beside the hashed n-grams), to measure whether one
    would pay for itself; it is never what ships;
 2. picks per candidate the block thresholds on val: the lowest that keeps false
-   positives at or under 3% (standard) and 8% (strict) in each language;
+   positives at or under 3% (standard) and 8% (strict) in each language, and on
+   the look-alikes alone at 5% and 8%; at standard a short message (under 8
+   words) meets its own threshold, at 1% on the short val rows;
 3. prints a markdown table: recall and false positives on val and on test (the
    held-out sources), mean milliseconds per message, file size;
 4. writes the chosen candidate (hashed, 2^20, unless --choose says otherwise)
@@ -39,6 +41,11 @@ CLASSES = ("benign", "injection", "harmful", "self_harm")
 CLASS_OF = {"benign": "benign", "injection": "injection", "extraction": "injection", "jailbreak": "injection",
             "harmful": "harmful", "self_harm": "self_harm"}
 FP_LIMITS = {"standard": 0.03, "strict": 0.08}
+# On the written look-alikes alone (made to sit next to the attacks: "where did Churchill go to
+# school?" against "where does my coworker live?") a little more: at 3% the third written batch
+# raised the thresholds so far that held-out recall fell 9 points in Chinese (bench/RESULTS.md).
+LOOKALIKE_LIMITS = {"standard": 0.05, "strict": 0.08}
+SHORT_FP_LIMIT = 0.01  # short messages are most of what a roleplayer types: a stricter limit for them
 C_GRID = (2.0, 8.0, 32.0)
 MIN_DF = 2
 HARD_WEIGHT = 4.0
@@ -50,11 +57,15 @@ def say(msg: str) -> None:
 
 
 def runtime():
+    """plugins/_safety_model.py, imported by path (plugins/ is not a package)."""
     spec = importlib.util.spec_from_file_location("persona_safety_model", ROOT / "plugins" / "_safety_model.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+RUNTIME = runtime()
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -66,7 +77,7 @@ class Hashed:
     """Our own features: what ships."""
 
     def __init__(self, bits: int) -> None:
-        self.bits, self.name, self.m = bits, f"hashed n-grams, 2^{bits} buckets", runtime()
+        self.bits, self.name, self.m = bits, f"hashed n-grams, 2^{bits} buckets", RUNTIME
 
     def fit(self, texts):
         """Learns each bucket's inverse document frequency (smoothed, as scikit-learn's), then transforms."""
@@ -130,9 +141,11 @@ def pick_threshold(r: np.ndarray, benign: np.ndarray, langs: np.ndarray, limit: 
     return out
 
 
-def pick_thresholds(r, benign, hard, langs, limit) -> dict[str, float]:
-    """At or under ``limit`` false positives both on all benign rows and on the look-alikes alone, per language."""
-    overall, alike = pick_threshold(r, benign, langs, limit), pick_threshold(r, benign & hard, langs, limit)
+def pick_thresholds(r, benign, hard, langs, limit, alike_limit=None) -> dict[str, float]:
+    """At or under ``limit`` false positives on all benign rows and ``alike_limit`` (default the same) on the
+    look-alikes alone, per language."""
+    overall = pick_threshold(r, benign, langs, limit)
+    alike = pick_threshold(r, benign & hard, langs, limit if alike_limit is None else alike_limit)
     return {lang: max(overall[lang], alike[lang]) for lang in overall}
 
 
@@ -140,8 +153,20 @@ def blocked(r: np.ndarray, t: dict[str, float], langs: np.ndarray) -> np.ndarray
     return r >= np.array([t[lang] for lang in langs])
 
 
-def rates(r, t, attack, benign, langs, lang):
-    sel, hit = langs == lang, blocked(r, t, langs)
+def short_thresholds(r, benign, hard, langs, shorts, standard) -> dict[str, float]:
+    """The "standard-short" thresholds: picked on the short rows alone at ``SHORT_FP_LIMIT``, never under standard's."""
+    t = pick_thresholds(r[shorts], benign[shorts], hard[shorts], langs[shorts], SHORT_FP_LIMIT)
+    return {lang: max(t[lang], standard[lang]) for lang in t}
+
+
+def row_blocked(r, thresholds, level, langs, shorts) -> np.ndarray:
+    """What the rail blocks at ``level``: short messages meet "standard-short" at standard, as in the shipped code."""
+    keys = np.where(shorts & (level == "standard"), "standard-short", level)
+    return r >= np.array([thresholds[k][lang] for k, lang in zip(keys, langs)])
+
+
+def rates(hit, attack, benign, langs, lang):
+    sel = langs == lang
     a, b = attack & sel, benign & sel
     return (float(hit[a].mean()) if a.any() else float("nan"), float(hit[b].mean()) if b.any() else float("nan"),
             int(a.sum()), int(b.sum()))
@@ -197,6 +222,8 @@ def main() -> None:
         y = np.array([CLASS_OF[r["label"]] for r in part])
         return [r["text"] for r in part], y, np.array([r["lang"] for r in part]), y != "benign", y == "benign"
 
+    shorts = {s: np.array([RUNTIME.short(r["text"]) for r in split[s]], dtype=bool) for s in ("val", "test")}
+
     train_x, train_y, train_lang, _, _ = arrays(split["train"])
     # each (language, class) cell weighs the same in total: Chinese attacks are fewer than English ones
     cells: dict[tuple[str, str], int] = {}
@@ -227,23 +254,26 @@ def main() -> None:
             model = LogisticRegression(C=c, max_iter=2000, random_state=0)
             model.fit(xt, train_y, sample_weight=weights)
             rv = risk(model, xv)
-            t = pick_thresholds(rv, val_benign, val_hard, val_lang, FP_LIMITS["standard"])
+            t = pick_thresholds(rv, val_benign, val_hard, val_lang, FP_LIMITS["standard"], LOOKALIKE_LIMITS["standard"])
             recall = float(blocked(rv, t, val_lang)[val_attack].mean())
             say(f"  C={c}: val recall {recall:.3f} at thresholds {t}")
             if best is None or recall > best[0]:
                 best = (recall, c, model, rv)
         _, c, model, rv = best
-        thresholds = {level: pick_thresholds(rv, val_benign, val_hard, val_lang, limit)
+        thresholds = {level: pick_thresholds(rv, val_benign, val_hard, val_lang, limit, LOOKALIKE_LIMITS[level])
                       for level, limit in FP_LIMITS.items()}
+        thresholds["standard-short"] = short_thresholds(rv, val_benign, val_hard, val_lang, shorts["val"],
+                                                        thresholds["standard"])
         test_x, test_y, test_lang, test_attack, test_benign = arrays(split["test"])
         rt, ms = score_test(feats, model, thresholds, test_x)
         entry = {"candidate": key, "name": feats.name, "C": c, "thresholds": thresholds, "ms_per_message": ms,
                  "file_bytes": feats.file_bytes(len(model.classes_)), "val": {}, "test": {}}
-        for level, t in thresholds.items():
+        for level in FP_LIMITS:
             for part, (r, attack, benign, langs) in (("val", (rv, val_attack, val_benign, val_lang)),
                                                     ("test", (rt, test_attack, test_benign, test_lang))):
+                hit = row_blocked(r, thresholds, level, langs, shorts[part])
                 for lang in ("en", "zh"):
-                    entry[part][f"{level} {lang}"] = rates(r, t, attack, benign, langs, lang)
+                    entry[part][f"{level} {lang}"] = rates(hit, attack, benign, langs, lang)
         report.append(entry)
         if key == args.choose:
             chosen = (feats, model, thresholds, entry)

@@ -67,9 +67,9 @@ def test_safety_rows_test_split_is_a_fair_share(rows):
         for benign in (True, False):
             part = [r for r in rows if r["lang"] == lang and (r["label"] == "benign") == benign]
             share = Counter(r["split"] for r in part)
-            # 0.12: the second written batch (issue 15) added train/val rows only, so the test split
-            # stays the same rows and before/after figures compare; Chinese attacks are 13.7% test.
-            assert 0.12 <= share["test"] / len(part) <= 0.35, (lang, benign, share)
+            # 0.10: the second and third written batches (issue 15) added train/val rows only, so the
+            # test split stays the same rows and before/after figures compare; Chinese attacks are 11% test.
+            assert 0.10 <= share["test"] / len(part) <= 0.35, (lang, benign, share)
             assert 0.08 <= share["val"] / len(part) <= 0.25, (lang, benign, share)
 
 
