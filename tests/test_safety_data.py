@@ -109,3 +109,31 @@ def test_the_encoder_candidate_without_its_folder_is_refused_before_any_training
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "error: the minilm candidate needs --encoder FOLDER" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("shift", [0.15, -0.3])  # short benign rows score higher (the usual case), or lower
+def test_the_short_threshold_keeps_its_limit_and_never_undercuts_standard(shift):
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("safety_model_script", ROOT / "scripts" / "safety_model.py")
+    trainer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trainer)
+    rng = np.random.default_rng(0)
+    n = 4000
+    langs = np.array(["en", "zh"] * (n // 2))
+    benign = rng.random(n) < 0.7
+    r = np.where(benign, rng.random(n) * 0.8, 0.5 + rng.random(n) * 0.5)
+    shorts = rng.random(n) < 0.4
+    r[shorts & benign] += shift
+    hard = np.zeros(n, dtype=bool)
+    standard = trainer.pick_thresholds(r, benign, hard, langs, 0.03)
+    short = trainer.short_thresholds(r, benign, hard, langs, shorts, standard)
+    for lang in ("en", "zh"):
+        sel = shorts & benign & (langs == lang)
+        assert (r[sel] >= short[lang]).mean() <= trainer.SHORT_FP_LIMIT
+        assert short[lang] >= standard[lang]
+    hit = trainer.row_blocked(r, {"standard": standard, "standard-short": short}, "standard", langs, shorts)
+    expected = np.where(shorts, r >= np.vectorize(short.get)(langs), r >= np.vectorize(standard.get)(langs))
+    assert (hit == expected).all()
