@@ -12,7 +12,7 @@ bench/data/SOURCES.md; every source is wholly in one of train, val, test) and:
 2. picks per candidate the block thresholds on val: the lowest that keeps false
    positives at or under 3% (standard) and 8% (strict) in each language, and on
    the look-alikes alone at 5% and 8%; at standard a short message (under 8
-   words) meets its own threshold, at 1% on the short val rows;
+   words) meets its own threshold, at 0.5% on the short val rows;
 3. prints a markdown table: recall and false positives on val and on test (the
    held-out sources), mean milliseconds per message, file size;
 4. writes the chosen candidate (hashed, 2^20, unless --choose says otherwise)
@@ -45,7 +45,7 @@ FP_LIMITS = {"standard": 0.03, "strict": 0.08}
 # school?" against "where does my coworker live?") a little more: at 3% the third written batch
 # raised the thresholds so far that held-out recall fell 9 points in Chinese (bench/RESULTS.md).
 LOOKALIKE_LIMITS = {"standard": 0.05, "strict": 0.08}
-SHORT_FP_LIMIT = 0.01  # short messages are most of what a roleplayer types: a stricter limit for them
+SHORT_FP_LIMIT = 0.005  # short messages are most of what a roleplayer types: at most 1 in 200 of them
 C_GRID = (2.0, 8.0, 32.0)
 MIN_DF = 2
 HARD_WEIGHT = 4.0
