@@ -180,11 +180,10 @@ def load(path: Path) -> Model:
                              f"{len(classes)} classes and 2**{bits} buckets")
         if not all(np.isfinite(t).all() for t in (weight, bias, idf)) or (idf < 0).any():
             raise ValueError("weights are not finite, or an idf is negative")
-        if any(set(thresholds.get(level, {})) != {"en", "zh"} for level in ("standard", "strict")):
-            raise ValueError("thresholds for standard and strict, en and zh, are missing")
-        if set(thresholds) - {"standard", "strict", "standard-short"} or \
-                set(thresholds.get("standard-short", {"en": 0, "zh": 0})) != {"en", "zh"}:
-            raise ValueError(f"unknown threshold levels, or standard-short without en and zh: {sorted(thresholds)}")
+        if not {"standard", "strict"} <= set(thresholds) <= {"standard", "strict", "standard-short"} \
+                or any(set(by_lang) != {"en", "zh"} for by_lang in thresholds.values()):
+            raise ValueError(f"threshold levels {sorted(thresholds)}: standard and strict (standard-short optional), "
+                             "each for en and zh")
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelError(f"the safety classifier {path} is broken: {exc}") from exc
     return Model(classes, weight, bias.astype(np.float32), idf.astype(np.float32), bits, thresholds,

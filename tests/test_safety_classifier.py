@@ -153,7 +153,8 @@ def test_a_short_message_meets_the_standard_short_threshold(safety, tmp_path):
 
 def test_a_model_with_an_unknown_threshold_level_is_refused(safety, tmp_path):
     shipped = safety.CLASSIFIER.load(safety.MODEL_PATH).thresholds
-    for bad in ({**shipped, "lenient": {"en": 0.5, "zh": 0.5}}, {**shipped, "standard-short": {"en": 0.5}}):
+    for bad in ({**shipped, "lenient": {"en": 0.5, "zh": 0.5}}, {**shipped, "standard-short": {"en": 0.5}},
+                {"standard": shipped["standard"]}):  # an unknown level, a level without zh, strict missing
         with pytest.raises(safety.CLASSIFIER.ModelError, match="threshold levels"):
             safety.CLASSIFIER.load(_with_thresholds(safety, tmp_path, bad))
 
