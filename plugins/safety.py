@@ -21,8 +21,8 @@ On the input rail a trained classifier (``_safety_model.py``, weights in
 same views after the patterns: either one blocks. A missing or broken model
 file raises, and the engine blocks the turn (fail closed).
 
-The patterns are data, in ``_safety_patterns.py``; this module only applies
-them. Both hooks are ``trylast`` so that a user's own moderation plugin has the
+The patterns are data, in ``_safety_patterns.py``, and ``_safety_rules.py``
+applies them; this module holds the settings, the replies and the hooks. Both hooks are ``trylast`` so that a user's own moderation plugin has the
 first word. Fail-closed handling of a crash is the engine's job.
 """
 
@@ -32,9 +32,6 @@ import importlib.util
 import logging
 import re
 import sys
-import unicodedata
-from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from pathlib import Path
 
 from persona.engine import MAX_MESSAGE_CHARS
@@ -66,49 +63,16 @@ def _load(name: str):
 
 P = _load("_safety_patterns")
 VIEWS = _load("_safety_views")
+_RULES = _load("_safety_rules")
+MATCH = _RULES.Matcher(P, SCAN_CHARS)  # the patterns compiled, and how they are scanned
+redact = MATCH.redact  # e-mail addresses, phone, ID and card numbers replaced by placeholders
 _classifier = None  # _safety_model.py, loaded on first use: it imports numpy, which `persona list` need not
 MODEL_PATH = Path(__file__).with_name("_safety_model.safetensors")
 # What the classifier's classes are called as verdict categories (and replies).
 CLASS_CATEGORY = {"injection": "prompt_injection", "harmful": "harmful", "self_harm": "self_harm"}
 
 
-# -- compiled rules --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rule:
-    category: str
-    lang: str
-    regex: re.Pattern[str]
-    context: re.Pattern[str] | None  # must also match in the same sentence, nearby
-    unless: re.Pattern[str] | None  # a match with this nearby is let through
-
-
-def _compile_rules(categories: list, level: str) -> list[Rule]:
-    """One rule per table entry, in the tables' priority order.
-
-    Each pattern is compiled on its own, without re.IGNORECASE (the text is
-    lower-cased instead): joined into one alternation, or case-insensitive,
-    they lose the first-character skip that keeps a scan fast.
-    """
-    rules = []
-    for category, table in categories:
-        excuse = P.UNLESS.get(category)
-        for lang in ("en", "zh"):
-            unless = excuse[lang] if excuse and level in excuse["levels"] else None
-            for entry in table["standard"][lang] + (table["strict"][lang] if level == "strict" else []):
-                context, anchor = entry if isinstance(entry, tuple) else (None, entry)
-                rules.append(Rule(category, lang, re.compile(anchor), context and re.compile(context),
-                                  unless and re.compile(unless)))
-    return rules
-
-
-RULES = {rail: {level: _compile_rules(categories, level) for level in ("standard", "strict")}
-         for rail, categories in (("input", P.INPUT_CATEGORIES), ("output", P.OUTPUT_CATEGORIES))}
-PII = [(kind, needle, re.compile(source), placeholders) for kind, needle, source, placeholders in P.PII]
-
-
-# -- settings and text ------------------------------------------------------------
+# -- settings and replies ------------------------------------------------------------
 
 _warned: set[str] = set()
 
@@ -126,127 +90,12 @@ def level_for(persona) -> str:
     return level
 
 
-# Invisible characters dropped and curly quotes straightened before matching,
-# so "ig\u200bnore" or "I’m" read as written.
-_FOLD = {**dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff")),
-         ord("‘"): "'", ord("’"): "'", ord("ʼ"): "'"}
-_CJK = re.compile(r"[\u3400-\u9fff]")
-_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
-_SENTENCE_END = re.compile(r"[.?!\n。！？]")
-
-
-class _Text:
-    """One reading of the text, with the places each helper regex (contexts,
-    excuses, sentence ends) matches found once and then looked up by bisection,
-    so a text full of near misses costs one pass per regex, not one per miss."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._found: dict[re.Pattern[str], tuple[list[int], list[int]]] = {}
-
-    def _places(self, regex: re.Pattern[str]) -> tuple[list[int], list[int]]:
-        if regex not in self._found:
-            spans = [m.span() for m in regex.finditer(self.text)]
-            self._found[regex] = ([s for s, _ in spans], [e for _, e in spans])
-        return self._found[regex]
-
-    def anywhere(self, regex: re.Pattern[str]) -> bool:
-        return bool(self._places(regex)[0])
-
-    def within(self, regex: re.Pattern[str], lo: int, hi: int) -> bool:
-        """Whether ``regex`` matches wholly inside text[lo:hi]."""
-        starts, ends = self._places(regex)
-        i = bisect_left(starts, lo)
-        return i < len(starts) and ends[i] <= hi
-
-    def sentence(self, start: int, end: int, reach: int) -> tuple[int, int]:
-        """The stretch around text[start:end], at most ``reach`` either side, inside one sentence."""
-        stops, after_stops = self._places(_SENTENCE_END)
-        i, j = bisect_right(after_stops, start), bisect_left(stops, end)
-        lo = max(start - reach, after_stops[i - 1] if i else 0)
-        hi = min(end + reach, stops[j] if j < len(stops) else len(self.text))
-        return lo, hi
-
-
-def _views(text: str) -> dict[str, _Text | None]:
-    """The text as each rule set reads it: NFKC-normalised and lower-cased; for
-    Chinese rules also without spaces between characters (忽 略 之 前); with digit
-    and symbol swaps undone for the word lists (n1gger)."""
-    norm = unicodedata.normalize("NFKC", text[:SCAN_CHARS]).translate(_FOLD).lower()
-    leet = norm.translate(P.LEET)
-    return {"en": _Text(norm), "zh": _Text(_CJK_GAP.sub("", norm)) if _CJK.search(norm) else None,
-            "leet": _Text(leet) if leet != norm else None}
-
-
-def _is_word_char(c: str) -> bool:
-    return c.isascii() and (c.isalnum() or c == "_")
-
-
-def _hit(rule: Rule, view: _Text) -> bool:
-    """Whether ``rule`` matches at a word start, with its context and without an excuse."""
-    text = view.text
-    if rule.context is not None and not view.anywhere(rule.context):
-        return False
-    pos = 0
-    while (m := rule.regex.search(text, pos)) is not None:
-        start, end = m.span()
-        pos = start + 1
-        if rule.lang == "en" and start and _is_word_char(text[start]) and _is_word_char(text[start - 1]):
-            continue  # starts inside a word ("skill myself")
-        if rule.context is not None and not view.within(rule.context,
-                                                        *view.sentence(start, end, P.CONTEXT_WINDOW)):
-            continue
-        if rule.unless is not None and view.within(rule.unless, max(0, start - P.UNLESS_WINDOW),
-                                                   end + P.UNLESS_WINDOW):
-            continue
-        return True
-    return False
-
-
-def _scan(rules: list[Rule], views: dict[str, _Text | None]) -> Rule | None:
-    """The first rule that matches."""
-    for rule in rules:
-        readings = [views[rule.lang]]
-        if rule.lang == "en" and rule.category in P.LEET_CATEGORIES:
-            readings.append(views["leet"])
-        if any(view is not None and _hit(rule, view) for view in readings):
-            return rule
-    return None
-
-
 def _lang(persona) -> str:
     return "zh" if str(getattr(persona, "language", "en")).lower().startswith("zh") else "en"
 
 
 def _reply(key: str, lang: str, persona) -> str:
     return P.REPLIES[key][lang].format(name=getattr(persona, "name", "") or "The character")
-
-
-# -- personal data -----------------------------------------------------------------
-
-
-def _luhn(number: str) -> bool:
-    digits = [int(c) for c in number if c.isdigit()][::-1]
-    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(digits))
-    return total % 10 == 0
-
-
-def _phone_digits(number: str) -> bool:
-    return 7 <= sum(c.isdigit() for c in number) <= 15
-
-
-_VALID = {"card": _luhn, "phone": _phone_digits}  # kinds without an entry need no check
-
-
-def redact(text: str, lang: str = "en") -> str:
-    """``text`` with e-mail addresses, phone, ID and card numbers replaced by placeholders."""
-    for kind, needle, regex, placeholders in PII:
-        if needle not in text:
-            continue
-        valid = _VALID.get(kind)
-        placeholder = placeholders[lang]
-        text = regex.sub(lambda m: placeholder if valid is None or valid(m.group()) else m.group(), text)
-    return text
 
 
 # -- system-prompt leakage ------------------------------------------------------------
@@ -314,7 +163,7 @@ def _excused(text: str) -> bool:
 
 
 def _text_lang(text: str) -> str:
-    return "zh" if _CJK.search(text[:SCAN_CHARS]) else "en"
+    return "zh" if _RULES.CJK.search(text[:SCAN_CHARS]) else "en"
 
 
 @hookimpl(trylast=True)
@@ -331,7 +180,7 @@ def check_input(text: str, level: str, persona, *, views: bool = True, classifie
     either one blocks. ``views``/``classifier`` off give the older rails (the benchmark's baseline)."""
     readings = VIEWS.views(text) if views else [("written", text)]
     for view, reading in readings:
-        rule = _scan(RULES["input"][level], _views(reading))
+        rule = MATCH.scan("input", level, reading)
         if rule is not None:
             return Verdict("block", category=rule.category, reply=_reply(rule.category, rule.lang, persona),
                            reason="pattern", view=view)
@@ -358,7 +207,7 @@ def moderate_output(text, persona, conversation):
     lang = _lang(persona)
     readings = VIEWS.views(text)
     for view, reading in readings:
-        rule = _scan(RULES["output"][level], _views(reading))
+        rule = MATCH.scan("output", level, reading)
         if rule is not None:
             key = "self_harm_output" if rule.category == "self_harm" else rule.category
             return Verdict("block", category=rule.category, reply=_reply(key, lang, persona), reason="pattern",

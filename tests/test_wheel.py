@@ -50,8 +50,8 @@ def test_the_wheel_carries_packs_plugins_schema_and_styles(wheel_venv):
         assert f"persona/_shipped/personas/{pack}/persona.toml" in names
     for plugin in BUILTINS:
         assert f"persona/_shipped/plugins/{plugin}.py" in names
-    for helper in ("_safety_patterns.py", "_safety_views.py", "_safety_model.py", "_safety_leak.py",
-                   "_safety_model.safetensors"):  # the rails' data, code and trained classifier
+    for helper in ("_safety_patterns.py", "_safety_rules.py", "_safety_views.py", "_safety_model.py",
+                   "_safety_leak.py", "_safety_model.safetensors"):  # the rails' data, code and trained classifier
         assert f"persona/_shipped/plugins/{helper}" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
