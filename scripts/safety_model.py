@@ -300,7 +300,8 @@ def main() -> None:
     if not isinstance(feats, Hashed):
         raise SystemExit("error: only the hashed candidates can ship (the rail reads hashed features)")
     info = {"trained_from": str(args.rows.relative_to(ROOT)) if args.rows.is_relative_to(ROOT) else str(args.rows),
-            "rows_sha256": data_sha, "C": entry["C"], "hard_weight": args.hard_weight, "rows": counts, "val": entry["val"], "test": entry["test"],
+            "rows_sha256": data_sha, "C": entry["C"], "hard_weight": args.hard_weight, "rows": counts,
+            "val": entry["val"], "test": entry["test"],
             "trainer": "scripts/safety_model.py (scikit-learn LogisticRegression)"}
     feats.m.save(args.out, model.classes_, model.coef_, model.intercept_, feats.idf, feats.bits, thresholds, info)
     say(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB), thresholds {thresholds}")
